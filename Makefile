@@ -1,0 +1,39 @@
+# marathon-dataplane. `make demo` runs the main job on the embedded Marathon
+# simulator; `make test` runs every test (whole-stack tests print one
+# "SKIP: dataplaneapi not found" line when the Data Plane API binary is absent).
+GO      ?= go
+BIN     := bin/marathon-dataplane
+PKGS    := ./...
+export PATH := $(PATH):/usr/local/go/bin
+
+.PHONY: all build test e2e bench demo lint deps clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN) ./cmd/marathon-dataplane
+
+# deps installs what the tests and the demo need from Debian (HAProxy 2.6 and
+# socat for the reload script), only when missing.
+deps:
+	@command -v haproxy >/dev/null 2>&1 && command -v socat >/dev/null 2>&1 || scripts/install-deps.sh
+
+test: deps
+	$(GO) vet $(PKGS)
+	$(GO) test -count=1 $(PKGS)
+
+e2e: deps
+	$(GO) test -count=1 -v ./e2e/
+
+bench: deps
+	$(GO) run ./cmd/marathon-dataplane bench
+
+demo: deps build
+	$(BIN) demo
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf bin

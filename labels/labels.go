@@ -1,0 +1,347 @@
+// Package labels turns an app's HAPROXY_* labels into typed settings with
+// marathon-lb's semantics (marathon-lb-behaviour.md §3.3, §3.4, §4). It is
+// pure: no I/O, no logging. An invalid value becomes an *Error naming the
+// app, the port index and the label, so that one bad app never blocks the
+// others.
+package labels
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Label names (app level) and suffixes (per port: HAPROXY_{n}_<suffix>).
+const (
+	Group                     = "HAPROXY_GROUP"
+	DeploymentGroup           = "HAPROXY_DEPLOYMENT_GROUP"
+	DeploymentStartedAt       = "HAPROXY_DEPLOYMENT_STARTED_AT"
+	DeploymentTargetInstances = "HAPROXY_DEPLOYMENT_TARGET_INSTANCES"
+	DeploymentNewInstances    = "HAPROXY_DEPLOYMENT_NEW_INSTANCES"
+	DeploymentAltPort         = "HAPROXY_DEPLOYMENT_ALT_PORT"
+	DeploymentColour          = "HAPROXY_DEPLOYMENT_COLOUR"
+	AppID                     = "HAPROXY_APP_ID"
+	SuffixGroup               = "GROUP"
+	SuffixEnabled             = "ENABLED"
+	SuffixPort                = "PORT"
+	SuffixMode                = "MODE"
+	SuffixBalance             = "BALANCE"
+	SuffixVHost               = "VHOST"
+	SuffixPath                = "PATH"
+	SuffixBindAddr            = "BIND_ADDR"
+	SuffixBackendWeight       = "BACKEND_WEIGHT"
+	labelPrefix               = "HAPROXY_"
+	maxLabelValueLen          = 4096
+)
+
+// Sentinel errors, wrapped by *Error so callers can use errors.Is.
+var (
+	ErrInvalidValue = errors.New("invalid label value")
+	ErrUnsafeValue  = errors.New("label value contains characters that could inject HAProxy configuration")
+)
+
+// Error is one invalid label of one app. Port is -1 for app-level labels.
+type Error struct {
+	AppID string
+	Port  int
+	Label string
+	Value string
+	Err   error
+}
+
+func (e *Error) Error() string {
+	where := fmt.Sprintf("app %s", e.AppID)
+	if e.Port >= 0 {
+		where += fmt.Sprintf(" port index %d", e.Port)
+	}
+	return fmt.Sprintf("%s: label %s=%q: %v", where, e.Label, truncate(e.Value, 80), e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Options are the process-wide settings that change label semantics.
+type Options struct {
+	// StrictMode exposes a port only when HAPROXY_{n}_ENABLED is true.
+	StrictMode bool
+}
+
+// App is the parsed label set of one Marathon app.
+type App struct {
+	// Groups is HAPROXY_GROUP split on ",", untrimmed (marathon-lb §3.3).
+	Groups []string
+	// DeploymentGroup is HAPROXY_DEPLOYMENT_GROUP (blue/green pairing).
+	DeploymentGroup string
+	// Ports holds one entry per service-port index, in index order.
+	Ports []Port
+	// Ignored lists HAPROXY_* labels that were understood as belonging to a
+	// later feature and not applied; callers log them.
+	Ignored []string
+}
+
+// Port is the parsed HAPROXY_{n}_* label set of one service port.
+type Port struct {
+	Index int
+	// Groups replaces App.Groups for this port when HasGroups.
+	Groups    []string
+	HasGroups bool
+	Enabled   bool
+	// Port overrides the service port (bind port and names) when non-zero.
+	Port int
+	// Mode is "http", "tcp", or "" when it must be derived (§3.11).
+	Mode    string
+	Balance Balance
+	// VHosts are lowercased host names (comma list in the label).
+	VHosts []string
+	Path   string
+	// BindAddr is HAPROXY_{n}_BIND_ADDR; "" means the process default ("*").
+	BindAddr string
+	// BackendWeight orders this port's routing chunk in shared frontends.
+	BackendWeight int
+}
+
+// Balance is a parsed HAProxy balance algorithm.
+type Balance struct {
+	Algorithm string
+	HdrName   string
+	URLParam  string
+}
+
+// String renders the algorithm as marathon-lb users write it.
+func (b Balance) String() string {
+	switch {
+	case b.HdrName != "":
+		return "hdr(" + b.HdrName + ")"
+	case b.URLParam != "":
+		return "url_param " + b.URLParam
+	}
+	return b.Algorithm
+}
+
+// EffectiveGroups is the group list that applies to this port (§3.3).
+func (p Port) EffectiveGroups(app App) []string {
+	if p.HasGroups {
+		return p.Groups
+	}
+	return app.Groups
+}
+
+var perPortLabel = regexp.MustCompile(`^HAPROXY_([0-9]+)_(.+)$`)
+
+// Parse reads the labels of app appID that has portCount service ports.
+// It returns every invalid label as an *Error; when any error is returned
+// the App must not be exposed.
+func Parse(appID string, lbls map[string]string, portCount int, opt Options) (App, []error) {
+	var app App
+	var errs []error
+	bad := func(port int, label, value string, err error) {
+		errs = append(errs, &Error{AppID: appID, Port: port, Label: label, Value: value, Err: err})
+	}
+
+	app.Ports = make([]Port, portCount)
+	for i := range app.Ports {
+		app.Ports[i] = Port{Index: i, Enabled: !opt.StrictMode, Balance: Balance{Algorithm: "roundrobin"}}
+	}
+
+	// marathon-lb applies labels in alphabetical order (§4.2): sort the keys
+	// so that the PATH weight rule sees BACKEND_WEIGHT first, deterministically.
+	keys := make([]string, 0, len(lbls))
+	for k := range lbls {
+		if strings.HasPrefix(k, labelPrefix) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+
+	for _, key := range keys {
+		value := lbls[key]
+		if err := checkSafe(value); err != nil {
+			bad(portOf(key), key, value, err)
+			continue
+		}
+		switch key {
+		case Group:
+			app.Groups = strings.Split(value, ",")
+			continue
+		case DeploymentGroup:
+			app.DeploymentGroup = value
+			continue
+		case DeploymentStartedAt, DeploymentTargetInstances, DeploymentNewInstances,
+			DeploymentAltPort, DeploymentColour, AppID:
+			continue // read by package bluegreen
+		}
+		m := perPortLabel.FindStringSubmatch(key)
+		if m == nil {
+			app.Ignored = append(app.Ignored, key)
+			continue
+		}
+		idx, err := strconv.Atoi(m[1])
+		if err != nil || idx >= portCount {
+			// Labels for ports the app does not have are ignored, as in marathon-lb.
+			continue
+		}
+		p := &app.Ports[idx]
+		if err := applyPortLabel(p, m[2], value); err != nil {
+			bad(idx, key, value, err)
+		} else if !isKnownSuffix(m[2]) {
+			app.Ignored = append(app.Ignored, key)
+		}
+	}
+	return app, errs
+}
+
+func applyPortLabel(p *Port, suffix, value string) error {
+	switch suffix {
+	case SuffixGroup:
+		if value != "" {
+			p.Groups = strings.Split(value, ",")
+			p.HasGroups = true
+		}
+	case SuffixEnabled:
+		p.Enabled = ParseBool(value)
+	case SuffixPort:
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%w: want a port number 1-65535", ErrInvalidValue)
+		}
+		p.Port = n
+	case SuffixMode:
+		mode := strings.ToLower(value)
+		if mode != "http" && mode != "tcp" {
+			// marathon-lb passes other values through to HAProxy, which then
+			// rejects the whole config; we reject the app instead.
+			return fmt.Errorf("%w: want http or tcp", ErrInvalidValue)
+		}
+		p.Mode = mode
+	case SuffixBalance:
+		b, err := ParseBalance(value)
+		if err != nil {
+			return err
+		}
+		p.Balance = b
+	case SuffixVHost:
+		hosts, err := parseVHosts(value)
+		if err != nil {
+			return err
+		}
+		p.VHosts = hosts
+	case SuffixPath:
+		if strings.TrimSpace(value) == "" {
+			return fmt.Errorf("%w: empty path", ErrInvalidValue)
+		}
+		p.Path = value
+		if p.BackendWeight == 0 {
+			p.BackendWeight = 1
+		}
+	case SuffixBindAddr:
+		if value != "*" && net.ParseIP(strings.Trim(value, "[]")) == nil {
+			return fmt.Errorf("%w: want an IP address or *", ErrInvalidValue)
+		}
+		p.BindAddr = value
+	case SuffixBackendWeight:
+		n, err := strconv.Atoi(value)
+		if err != nil {
+			return fmt.Errorf("%w: want an integer", ErrInvalidValue)
+		}
+		p.BackendWeight = n
+	}
+	return nil
+}
+
+func isKnownSuffix(s string) bool {
+	switch s {
+	case SuffixGroup, SuffixEnabled, SuffixPort, SuffixMode, SuffixBalance, SuffixVHost,
+		SuffixPath, SuffixBindAddr, SuffixBackendWeight:
+		return true
+	}
+	return false
+}
+
+// ParseBool is marathon-lb's boolean: true for true/t/yes/y in any case,
+// false for anything else (§4.2).
+func ParseBool(s string) bool {
+	switch strings.ToLower(s) {
+	case "true", "t", "yes", "y":
+		return true
+	}
+	return false
+}
+
+var (
+	balanceHdr = regexp.MustCompile(`^hdr\(([A-Za-z0-9_-]+)\)$`)
+	simpleAlgo = map[string]bool{
+		"roundrobin": true, "static-rr": true, "leastconn": true, "first": true,
+		"source": true, "uri": true, "random": true, "rdp-cookie": true,
+	}
+)
+
+// ParseBalance parses a HAPROXY_{n}_BALANCE value.
+func ParseBalance(s string) (Balance, error) {
+	v := strings.TrimSpace(s)
+	if simpleAlgo[v] {
+		return Balance{Algorithm: v}, nil
+	}
+	if m := balanceHdr.FindStringSubmatch(v); m != nil {
+		return Balance{Algorithm: "hdr", HdrName: m[1]}, nil
+	}
+	if f := strings.Fields(v); len(f) == 2 && f[0] == "url_param" {
+		return Balance{Algorithm: "url_param", URLParam: f[1]}, nil
+	}
+	return Balance{}, fmt.Errorf("%w: unknown balance algorithm (want roundrobin, static-rr, leastconn, first, source, uri, random, rdp-cookie, hdr(<name>) or url_param <name>)", ErrInvalidValue)
+}
+
+var hostPattern = regexp.MustCompile(`^[a-z0-9*_]([a-z0-9*_.-]*[a-z0-9_])?(:[0-9]+)?$`)
+
+func parseVHosts(value string) ([]string, error) {
+	var hosts []string
+	for _, h := range strings.Split(strings.ToLower(value), ",") {
+		h = strings.TrimSpace(h)
+		if h == "" {
+			continue
+		}
+		if !hostPattern.MatchString(h) {
+			return nil, fmt.Errorf("%w: %q is not a host name", ErrInvalidValue, h)
+		}
+		hosts = append(hosts, h)
+	}
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("%w: no host name", ErrInvalidValue)
+	}
+	return hosts, nil
+}
+
+// checkSafe rejects values that could end a directive or start a new one
+// when HAProxy (or the Data Plane API) serialises them into haproxy.cfg.
+func checkSafe(v string) error {
+	if len(v) > maxLabelValueLen {
+		return fmt.Errorf("%w: longer than %d bytes", ErrUnsafeValue, maxLabelValueLen)
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return fmt.Errorf("%w: control character %U", ErrUnsafeValue, r)
+		}
+	}
+	if strings.Contains(v, "#") {
+		return fmt.Errorf("%w: '#' starts a comment in haproxy.cfg", ErrUnsafeValue)
+	}
+	return nil
+}
+
+func portOf(key string) int {
+	if m := perPortLabel.FindStringSubmatch(key); m != nil {
+		if n, err := strconv.Atoi(m[1]); err == nil {
+			return n
+		}
+	}
+	return -1
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

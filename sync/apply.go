@@ -1,0 +1,237 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+)
+
+// ConfigAPI is what sync needs from the Data Plane API.
+type ConfigAPI interface {
+	Version(ctx context.Context) (int64, error)
+	Backends(ctx context.Context, txID string) ([]dataplane.Backend, error)
+	Servers(ctx context.Context, txID, backend string) ([]dataplane.Server, error)
+	Frontends(ctx context.Context, txID string) ([]dataplane.Frontend, error)
+	Binds(ctx context.Context, txID, frontend string) ([]dataplane.Bind, error)
+	ACLs(ctx context.Context, txID, parentType, parentName string) ([]dataplane.ACL, error)
+	BackendSwitchingRules(ctx context.Context, txID, frontend string) ([]dataplane.BackendSwitchingRule, error)
+	HTTPRequestRules(ctx context.Context, txID, parentType, parentName string) ([]dataplane.HTTPRequestRule, error)
+	StartTransaction(ctx context.Context, version int64) (*dataplane.Tx, error)
+	ReplaceServer(ctx context.Context, version int64, backend string, s dataplane.Server) (dataplane.WriteResult, error)
+	WaitReload(ctx context.Context, id string) (dataplane.Reload, error)
+}
+
+// ReadCurrent reads the objects this tool owns, and the ports bound by
+// frontends it does not own (so that a service never steals them).
+func ReadCurrent(ctx context.Context, api ConfigAPI) (*State, map[int]string, error) {
+	st := NewState()
+	foreign := map[int]string{}
+	bes, err := api.Backends(ctx, "")
+	if err != nil {
+		return nil, nil, fmt.Errorf("read backends: %w", err)
+	}
+	for _, be := range bes {
+		app, owned := ownedApp(be.Description)
+		if !owned {
+			continue
+		}
+		b := &Backend{Backend: be, AppID: app}
+		if b.Servers, err = api.Servers(ctx, "", be.Name); err != nil {
+			return nil, nil, fmt.Errorf("read servers of backend %s: %w", be.Name, err)
+		}
+		if b.HTTPRequestRules, err = api.HTTPRequestRules(ctx, "", parentBackend, be.Name); err != nil {
+			return nil, nil, fmt.Errorf("read http-request rules of backend %s: %w", be.Name, err)
+		}
+		st.Backends[be.Name] = b
+	}
+	fes, err := api.Frontends(ctx, "")
+	if err != nil {
+		return nil, nil, fmt.Errorf("read frontends: %w", err)
+	}
+	for _, fe := range fes {
+		binds, err := api.Binds(ctx, "", fe.Name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read binds of frontend %s: %w", fe.Name, err)
+		}
+		app, owned := ownedApp(fe.Description)
+		if !owned {
+			for _, b := range binds {
+				if b.Port != nil {
+					foreign[int(*b.Port)] = fe.Name
+				}
+			}
+			continue
+		}
+		f := &Frontend{Frontend: fe, Binds: binds, AppID: app}
+		if f.ACLs, err = api.ACLs(ctx, "", parentFrontend, fe.Name); err != nil {
+			return nil, nil, fmt.Errorf("read acls of frontend %s: %w", fe.Name, err)
+		}
+		if f.HTTPRequestRules, err = api.HTTPRequestRules(ctx, "", parentFrontend, fe.Name); err != nil {
+			return nil, nil, fmt.Errorf("read http-request rules of frontend %s: %w", fe.Name, err)
+		}
+		if f.SwitchingRules, err = api.BackendSwitchingRules(ctx, "", fe.Name); err != nil {
+			return nil, nil, fmt.Errorf("read switching rules of frontend %s: %w", fe.Name, err)
+		}
+		st.Frontends[fe.Name] = f
+	}
+	return st, foreign, nil
+}
+
+// ApplyResult says what Apply did.
+type ApplyResult struct {
+	TransactionSteps int
+	RuntimeSteps     int
+	// ReloadID is the reload the transaction commit scheduled ("" if none).
+	ReloadID string
+	Version  int64
+}
+
+// Apply executes plan: transaction steps in one transaction (deleted on any
+// failure, so no half-applied state is left), then runtime steps one by
+// one with version tracking.
+func Apply(ctx context.Context, api ConfigAPI, plan Plan, log *zap.Logger) (ApplyResult, error) {
+	var res ApplyResult
+	if plan.Empty() {
+		return res, nil
+	}
+	version, err := api.Version(ctx)
+	if err != nil {
+		return res, fmt.Errorf("read configuration version: %w", err)
+	}
+	res.Version = version
+	if plan.NeedsReload() {
+		start := time.Now()
+		tx, err := api.StartTransaction(ctx, version)
+		if err != nil {
+			return res, fmt.Errorf("start transaction at version %d: %w", version, err)
+		}
+		for _, s := range plan.Steps {
+			if err := applyTxStep(ctx, tx, s); err != nil {
+				deleteTx(tx, log)
+				return res, fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		wr, err := tx.Commit(ctx)
+		if err != nil {
+			deleteTx(tx, log)
+			return res, fmt.Errorf("commit transaction %s: %w", tx.ID, err)
+		}
+		res.TransactionSteps, res.ReloadID, res.Version = len(plan.Steps), wr.ReloadID, wr.Version
+		log.Info("transaction committed", zap.String("transaction", tx.ID), zap.Int("steps", len(plan.Steps)),
+			zap.Int64("version", wr.Version), zap.String("reload_id", wr.ReloadID), zap.Duration("duration", time.Since(start)))
+		if wr.ReloadID != "" {
+			if _, err := api.WaitReload(ctx, wr.ReloadID); err != nil {
+				return res, fmt.Errorf("reload %s after transaction %s: %w", wr.ReloadID, tx.ID, err)
+			}
+		}
+		return res, nil
+	}
+	for _, s := range plan.Steps {
+		srv, ok := s.Value.(dataplane.Server)
+		if s.Object != ObjServer || s.Op != Replace || !ok {
+			return res, fmt.Errorf("%s: not a runtime step", s)
+		}
+		wr, err := api.ReplaceServer(ctx, version, s.Parent, srv)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", s, err)
+		}
+		version = wr.Version
+		res.RuntimeSteps++
+		res.Version = version
+		if wr.ReloadID != "" {
+			// The API fell back to a reload (a runtime command failed);
+			// wait so the caller sees the final state.
+			log.Warn("runtime change needed a reload", zap.String("backend", s.Parent), zap.String("server", s.Name), zap.String("reload_id", wr.ReloadID))
+			if _, err := api.WaitReload(ctx, wr.ReloadID); err != nil {
+				return res, fmt.Errorf("reload %s after %s: %w", wr.ReloadID, s, err)
+			}
+			res.ReloadID = wr.ReloadID
+		}
+	}
+	return res, nil
+}
+
+// deleteTx removes a failed transaction with a fresh context, so that a
+// cancelled caller still leaves nothing behind.
+func deleteTx(tx *dataplane.Tx, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := tx.Delete(ctx); err != nil && !errors.Is(err, dataplane.ErrNotFound) {
+		log.Warn("could not delete failed transaction", zap.String("transaction", tx.ID), zap.Error(err))
+	}
+}
+
+func applyTxStep(ctx context.Context, tx *dataplane.Tx, s Step) error {
+	switch s.Object {
+	case ObjBackend:
+		switch s.Op {
+		case Create:
+			return tx.CreateBackend(ctx, s.Value.(dataplane.Backend))
+		case Replace:
+			return tx.ReplaceBackend(ctx, s.Value.(dataplane.Backend))
+		case Delete:
+			return tx.DeleteBackend(ctx, s.Name)
+		}
+	case ObjServer:
+		switch s.Op {
+		case Create:
+			return tx.CreateServer(ctx, s.Parent, s.Value.(dataplane.Server))
+		case Replace:
+			return tx.ReplaceServer(ctx, s.Parent, s.Value.(dataplane.Server))
+		case Delete:
+			return tx.DeleteServer(ctx, s.Parent, s.Name)
+		}
+	case ObjFrontend:
+		switch s.Op {
+		case Create:
+			return tx.CreateFrontend(ctx, s.Value.(dataplane.Frontend))
+		case Replace:
+			return tx.ReplaceFrontend(ctx, s.Value.(dataplane.Frontend))
+		case Delete:
+			return tx.DeleteFrontend(ctx, s.Name)
+		}
+	case ObjBind:
+		switch s.Op {
+		case Create:
+			return tx.CreateBind(ctx, s.Parent, s.Value.(dataplane.Bind))
+		case Replace:
+			return tx.ReplaceBind(ctx, s.Parent, s.Value.(dataplane.Bind))
+		case Delete:
+			return tx.DeleteBind(ctx, s.Parent, s.Name)
+		}
+	case ObjACL:
+		switch s.Op {
+		case Create:
+			return tx.CreateACL(ctx, s.ParentType, s.Parent, s.Value.(dataplane.ACL))
+		case Replace:
+			return tx.ReplaceACL(ctx, s.ParentType, s.Parent, s.Value.(dataplane.ACL))
+		case Delete:
+			return tx.DeleteACL(ctx, s.ParentType, s.Parent, s.Index)
+		}
+	case ObjHTTPRequest:
+		switch s.Op {
+		case Create:
+			return tx.CreateHTTPRequestRule(ctx, s.ParentType, s.Parent, s.Value.(dataplane.HTTPRequestRule))
+		case Replace:
+			return tx.ReplaceHTTPRequestRule(ctx, s.ParentType, s.Parent, s.Value.(dataplane.HTTPRequestRule))
+		case Delete:
+			return tx.DeleteHTTPRequestRule(ctx, s.ParentType, s.Parent, s.Index)
+		}
+	case ObjSwitchingRule:
+		switch s.Op {
+		case Create:
+			return tx.CreateBackendSwitchingRule(ctx, s.Parent, s.Value.(dataplane.BackendSwitchingRule))
+		case Replace:
+			return tx.ReplaceBackendSwitchingRule(ctx, s.Parent, s.Value.(dataplane.BackendSwitchingRule))
+		case Delete:
+			return tx.DeleteBackendSwitchingRule(ctx, s.Parent, s.Index)
+		}
+	}
+	return fmt.Errorf("unsupported step %s %s (index %s)", s.Op, s.Object, strconv.FormatInt(s.Index, 10))
+}

@@ -1,0 +1,300 @@
+package sync
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strconv"
+
+	"github.com/marathon-dataplane/marathon-dataplane/labels"
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+)
+
+// Networking modes (marathon-lb-behaviour.md §3.6).
+const (
+	netHost      = "host"
+	netBridge    = "container/bridge"
+	netContainer = "container"
+)
+
+// excludedStates are the task states marathon-lb never routes to (§3.5).
+// TASK_LOST and TASK_UNREACHABLE are kept on purpose, to be optimistic.
+var excludedStates = map[string]bool{
+	marathon.TaskStaging: true, marathon.TaskStarting: true, marathon.TaskKilling: true,
+	marathon.TaskFinished: true, marathon.TaskFailed: true, marathon.TaskKilled: true,
+	marathon.TaskError: true, marathon.TaskDropped: true, marathon.TaskGone: true,
+	marathon.TaskGoneByOperator: true, marathon.TaskUnknown: true,
+}
+
+// buildApp turns one app into its services (§3.1 step 4–6).
+func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigner) ([]*service, []error, []string) {
+	var warns []string
+	mode := networkingMode(app)
+	ports := servicePorts(app, mode)
+
+	type taskAddr struct {
+		host, ip string
+		ports    []int
+	}
+	var tasks []taskAddr
+	for _, t := range app.Tasks {
+		if t.Host == "" || excludedStates[t.State] {
+			continue
+		}
+		if cfg.HealthCheck && len(app.HealthChecks) > 0 && !alive(t) {
+			continue
+		}
+		ip, tports, err := taskIPAndPorts(app, &t, mode, res)
+		if err != nil {
+			warns = append(warns, fmt.Sprintf("app %s task %s skipped: %v", app.ID, t.ID, err))
+			continue
+		}
+		tasks = append(tasks, taskAddr{host: t.Host, ip: ip, ports: tports})
+	}
+
+	if len(ports) == 0 && mode == netContainer && assigner.enabled() && len(tasks) > 0 {
+		for _, tp := range tasks[0].ports {
+			p, ok := assigner.assign(app.ID, tp)
+			if !ok {
+				warns = append(warns, fmt.Sprintf("app %s task port %d: no free service port left in the IP-per-task range", app.ID, tp))
+				continue
+			}
+			ports = append(ports, p)
+		}
+	}
+
+	parsed, errs := labels.Parse(app.ID, app.Labels, len(ports), labels.Options{StrictMode: cfg.StrictMode})
+	if len(errs) > 0 {
+		return nil, errs, warns
+	}
+	for _, l := range parsed.Ignored {
+		warns = append(warns, fmt.Sprintf("app %s: label %s is not supported yet and was ignored", app.ID, l))
+	}
+
+	var svcs []*service
+	for n, sp := range ports {
+		lp := parsed.Ports[n]
+		if !lp.Enabled || !groupMatch(cfg.Groups, lp.EffectiveGroups(parsed)) {
+			continue
+		}
+		if sp <= 0 {
+			warns = append(warns, fmt.Sprintf("app %s port index %d has no service port; skipped", app.ID, n))
+			continue
+		}
+		bindPort := sp
+		if lp.Port != 0 {
+			bindPort = lp.Port
+		}
+		s := &service{
+			appID: app.ID, index: n, servicePort: sp, bindPort: bindPort,
+			backend: BackendName(app.ID, bindPort), lbl: lp, hc: healthCheckFor(app, n),
+		}
+		s.mode = serviceMode(s)
+		for _, t := range tasks {
+			// Task ports pair with service ports by position (§3.10).
+			if n < len(t.ports) {
+				s.servers = append(s.servers, serverSpec{host: t.host, ip: t.ip, port: t.ports[n]})
+			}
+		}
+		if len(s.servers) == 0 {
+			continue // §3.1 step 6: a service without servers is left out.
+		}
+		sort.Slice(s.servers, func(i, j int) bool {
+			if s.servers[i].host != s.servers[j].host {
+				return s.servers[i].host < s.servers[j].host
+			}
+			return s.servers[i].port < s.servers[j].port
+		})
+		svcs = append(svcs, s)
+	}
+	return svcs, nil, warns
+}
+
+func alive(t marathon.Task) bool {
+	for _, r := range t.HealthCheckResults {
+		if r.Alive {
+			return true
+		}
+	}
+	return false
+}
+
+// groupMatch implements §3.3: "*" matches every app, else any shared name.
+func groupMatch(lb, svc []string) bool {
+	for _, g := range lb {
+		if g == "*" {
+			return true
+		}
+		for _, s := range svc {
+			if g == s {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func networkingMode(app *marathon.App) string {
+	mode := netHost
+	if app.IPAddress != nil {
+		mode = netContainer
+	}
+	if app.Container != nil && app.Container.Docker != nil {
+		switch app.Container.Docker.Network {
+		case "USER":
+			mode = netContainer
+		case "BRIDGE":
+			mode = netBridge
+		}
+	}
+	for _, n := range app.Networks {
+		mode = n.Mode
+		if mode == "" {
+			mode = netContainer
+		}
+	}
+	return mode
+}
+
+func portMappings(app *marathon.App) []marathon.PortMapping {
+	if app.Container == nil {
+		return nil
+	}
+	if app.Container.Docker != nil && len(app.Container.Docker.PortMappings) > 0 {
+		return app.Container.Docker.PortMappings
+	}
+	return app.Container.PortMappings
+}
+
+// servicePorts implements §3.7 steps 1–2.
+func servicePorts(app *marathon.App, mode string) []int {
+	var ports []int
+	if mode == netContainer || mode == netBridge {
+		for _, m := range portMappings(app) {
+			if m.ServicePort != nil {
+				ports = append(ports, *m.ServicePort)
+			}
+		}
+		if len(ports) > 0 {
+			return ports
+		}
+	}
+	if app.PortDefinitions != nil {
+		for _, d := range app.PortDefinitions {
+			ports = append(ports, d.Port)
+		}
+		return ports
+	}
+	return append(ports, app.Ports...)
+}
+
+// taskIPAndPorts implements §3.9.
+func taskIPAndPorts(app *marathon.App, t *marathon.Task, mode string, res Resolver) (string, []int, error) {
+	var ip string
+	var ports []int
+	switch mode {
+	case netContainer:
+		if len(t.IPAddresses) == 0 || t.IPAddresses[0].IPAddress == "" {
+			return "", nil, fmt.Errorf("no IP address for an IP-per-task app")
+		}
+		ip = t.IPAddresses[0].IPAddress
+		if app.IPAddress != nil && app.IPAddress.Discovery != nil {
+			for _, p := range app.IPAddress.Discovery.Ports {
+				ports = append(ports, p.Number)
+			}
+		}
+		if len(ports) == 0 {
+			for _, m := range portMappings(app) {
+				ports = append(ports, m.ContainerPort)
+			}
+		}
+	default:
+		resolved, err := res.LookupHost(t.Host)
+		if err != nil {
+			return "", nil, fmt.Errorf("resolve host %s: %w", t.Host, err)
+		}
+		ip = resolved
+		ports = t.Ports
+		if len(ports) == 0 {
+			for _, d := range app.PortDefinitions {
+				ports = append(ports, d.Port)
+			}
+		}
+		if len(ports) == 0 && mode == netBridge {
+			for _, m := range portMappings(app) {
+				ports = append(ports, m.ContainerPort)
+			}
+		}
+	}
+	if len(ports) == 0 {
+		return "", nil, fmt.Errorf("no ports")
+	}
+	return ip, ports, nil
+}
+
+// healthCheckFor implements §7.1: the first check with an explicit port or
+// whose portIndex is n.
+func healthCheckFor(app *marathon.App, n int) *marathon.HealthCheck {
+	for i := range app.HealthChecks {
+		hc := &app.HealthChecks[i]
+		if hc.Port != nil || (hc.PortIndex != nil && *hc.PortIndex == n) {
+			return hc
+		}
+	}
+	return nil
+}
+
+// serviceMode implements §3.11 (without BACKEND_HEALTHCHECK_PORT_INDEX).
+func serviceMode(s *service) string {
+	mode := ""
+	if s.hc != nil && s.hc.Protocol == "HTTP" {
+		mode = "http"
+	}
+	if s.lbl.Mode != "" {
+		mode = s.lbl.Mode
+	}
+	if mode == "" {
+		mode = "tcp"
+		if len(s.lbl.VHosts) > 0 {
+			mode = "http"
+		}
+	}
+	return mode
+}
+
+// portAssigner is marathon-lb's deterministic service-port auto-assignment
+// for IP-per-task apps (§3.8), reset for every build.
+type portAssigner struct {
+	min, max int
+	taken    map[int]bool
+}
+
+func newPortAssigner(min, max int) *portAssigner {
+	return &portAssigner{min: min, max: max, taken: map[int]bool{}}
+}
+
+func (a *portAssigner) enabled() bool { return a.min > 0 && a.max >= a.min }
+
+func (a *portAssigner) assign(appID string, taskPort int) (int, bool) {
+	size := a.max - a.min + 1
+	if len(a.taken) >= size {
+		return 0, false
+	}
+	for i := 0; i < 50; i++ {
+		sum := sha1.Sum([]byte(fmt.Sprintf("%s-%d-%d", appID, taskPort, i)))
+		v, _ := strconv.ParseUint(hex.EncodeToString(sum[:])[:8], 16, 64)
+		p := a.min + int(v%uint64(size))
+		if !a.taken[p] {
+			a.taken[p] = true
+			return p, true
+		}
+	}
+	for p := a.min; p <= a.max; p++ {
+		if !a.taken[p] {
+			a.taken[p] = true
+			return p, true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,216 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/marathon-dataplane/marathon-dataplane/labels"
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+)
+
+// Config holds the settings that shape the desired state, named after the
+// marathon-lb flags they replace.
+type Config struct {
+	// Groups are the --group values; "*" matches every app.
+	Groups []string
+	// StrictMode is --strict-mode.
+	StrictMode bool
+	// HealthCheck is --health-check: keep only tasks Marathon reports alive.
+	HealthCheck bool
+	// DefaultsName is the named defaults section every created proxy uses
+	// ("from"), so HAProxy 2.6 never warns about implicit defaults.
+	DefaultsName string
+	// BindHTTP is false with --dont-bind-http-https.
+	BindHTTP bool
+	// HTTPBindAddr/HTTPPort is marathon_http_in's bind (marathon-lb: *:80).
+	HTTPBindAddr string
+	HTTPPort     int
+	// AppIDBindAddr/AppIDPort is marathon_http_appid_in's bind (*:9091).
+	AppIDBindAddr string
+	AppIDPort     int
+	// DefaultBindAddr is the service-port bind address when
+	// HAPROXY_{n}_BIND_ADDR is not set (marathon-lb: *).
+	DefaultBindAddr string
+	// FrameworkName skips the app whose id (without '/') equals it.
+	FrameworkName string
+	// MinServPortIPPerTask/MaxServPortIPPerTask is the auto-assignment range
+	// for IP-per-task apps without service ports; 0/0 turns it off.
+	MinServPortIPPerTask int
+	MaxServPortIPPerTask int
+}
+
+// DefaultConfig returns marathon-lb's defaults.
+func DefaultConfig() Config {
+	return Config{
+		DefaultsName: "marathon_defaults", BindHTTP: true,
+		HTTPBindAddr: "*", HTTPPort: 80, AppIDBindAddr: "*", AppIDPort: 9091,
+		DefaultBindAddr: "*", MinServPortIPPerTask: 10050, MaxServPortIPPerTask: 10100,
+	}
+}
+
+// Resolver turns an agent host name into an IP address (marathon-lb does a
+// DNS A lookup of task.host). Implementations cache; the builder stays pure
+// given a deterministic Resolver.
+type Resolver interface {
+	LookupHost(host string) (string, error)
+}
+
+// ErrConflict marks an app rejected because it collides with another app or
+// with an object this tool does not own.
+var ErrConflict = errors.New("conflict")
+
+// AppError is one reason an app (or one of its ports) is not exposed.
+type AppError struct {
+	AppID string
+	Port  int // service-port index, -1 for the whole app
+	Err   error
+}
+
+func (e *AppError) Error() string {
+	if e.Port >= 0 {
+		return fmt.Sprintf("app %s port index %d: %v", e.AppID, e.Port, e.Err)
+	}
+	return fmt.Sprintf("app %s: %v", e.AppID, e.Err)
+}
+
+func (e *AppError) Unwrap() error { return e.Err }
+
+// Build is the result of BuildDesired.
+type Build struct {
+	State *State
+	// Rejected maps each app that must not be changed to why. Objects that
+	// HAProxy already has for these apps are kept as they are.
+	Rejected map[string][]error
+	// Services lists every exposed service, for /status and plan output.
+	Services []ServiceInfo
+	// Warnings are non-fatal notes (skipped tasks, ignored labels).
+	Warnings []string
+}
+
+// ServiceInfo says what one (app, service port) became.
+type ServiceInfo struct {
+	AppID       string   `json:"app"`
+	PortIndex   int      `json:"port_index"`
+	ServicePort int      `json:"service_port"`
+	Backend     string   `json:"backend"`
+	Mode        string   `json:"mode"`
+	VHosts      []string `json:"vhosts,omitempty"`
+	Path        string   `json:"path,omitempty"`
+	Servers     int      `json:"servers"`
+}
+
+// service is one (app, service port index) on its way to HAProxy objects.
+type service struct {
+	appID       string
+	index       int
+	servicePort int
+	bindPort    int
+	backend     string
+	mode        string
+	lbl         labels.Port
+	hc          *marathon.HealthCheck
+	servers     []serverSpec
+}
+
+type serverSpec struct {
+	host, ip string
+	port     int
+}
+
+// BuildDesired computes the HAProxy objects for apps. foreignPorts lists
+// ports bound by frontends this tool does not own (port → frontend name);
+// a service that would bind one is rejected instead of breaking the reload.
+func BuildDesired(apps []marathon.App, cfg Config, res Resolver, foreignPorts map[int]string) Build {
+	b := Build{State: NewState(), Rejected: map[string][]error{}}
+	assigner := newPortAssigner(cfg.MinServPortIPPerTask, cfg.MaxServPortIPPerTask)
+
+	var perApp [][]*service
+	for i := range apps {
+		app := &apps[i]
+		if cfg.FrameworkName != "" && appIDName(app.ID) == cfg.FrameworkName {
+			continue
+		}
+		svcs, errs, warns := buildApp(app, cfg, res, assigner)
+		b.Warnings = append(b.Warnings, warns...)
+		if len(errs) > 0 {
+			b.Rejected[app.ID] = errs
+			continue
+		}
+		perApp = append(perApp, svcs)
+	}
+
+	// Conflicts are settled in (app id) order so the outcome does not depend
+	// on Marathon's ordering: the first app keeps the port or name.
+	sort.SliceStable(perApp, func(i, j int) bool { return firstApp(perApp[i]) < firstApp(perApp[j]) })
+	takenPorts := map[int]string{}
+	for p, fe := range foreignPorts {
+		takenPorts[p] = "frontend " + fe + " (not managed by marathon-dataplane)"
+	}
+	if cfg.BindHTTP {
+		takenPorts[cfg.HTTPPort] = "frontend " + HTTPFrontend
+	}
+	takenPorts[cfg.AppIDPort] = "frontend " + AppIDFrontend
+	takenBackends := map[string]string{}
+	var services []*service
+	for _, svcs := range perApp {
+		if len(svcs) == 0 {
+			continue
+		}
+		if err := claim(svcs, takenPorts, takenBackends); err != nil {
+			b.Rejected[svcs[0].appID] = []error{err}
+			continue
+		}
+		services = append(services, svcs...)
+	}
+	sort.SliceStable(services, func(i, j int) bool {
+		if services[i].appID != services[j].appID {
+			return services[i].appID < services[j].appID
+		}
+		return services[i].servicePort < services[j].servicePort
+	})
+
+	for _, s := range services {
+		b.State.Backends[s.backend] = backendFor(s, cfg)
+		b.State.Frontends[s.backend] = serviceFrontend(s, cfg)
+		b.Services = append(b.Services, ServiceInfo{
+			AppID: s.appID, PortIndex: s.index, ServicePort: s.bindPort, Backend: s.backend,
+			Mode: s.mode, VHosts: s.lbl.VHosts, Path: s.lbl.Path, Servers: len(s.servers),
+		})
+	}
+	if cfg.BindHTTP {
+		b.State.Frontends[HTTPFrontend] = httpFrontend(services, cfg)
+	}
+	b.State.Frontends[AppIDFrontend] = appIDFrontend(services, cfg)
+	return b
+}
+
+func firstApp(s []*service) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[0].appID
+}
+
+// claim registers the app's bind ports and backend names, or explains the
+// clash without registering anything.
+func claim(svcs []*service, ports map[int]string, backends map[string]string) error {
+	seenPort := map[int]bool{}
+	for _, s := range svcs {
+		if owner, ok := ports[s.bindPort]; ok || seenPort[s.bindPort] {
+			if !ok {
+				owner = "another port of the same app"
+			}
+			return &AppError{AppID: s.appID, Port: s.index, Err: fmt.Errorf("%w: service port %d is already bound by %s", ErrConflict, s.bindPort, owner)}
+		}
+		if owner, ok := backends[s.backend]; ok {
+			return &AppError{AppID: s.appID, Port: s.index, Err: fmt.Errorf("%w: backend name %s is already used by app %s", ErrConflict, s.backend, owner)}
+		}
+		seenPort[s.bindPort] = true
+	}
+	for _, s := range svcs {
+		ports[s.bindPort] = "app " + s.appID
+		backends[s.backend] = s.appID
+	}
+	return nil
+}

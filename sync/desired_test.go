@@ -1,0 +1,159 @@
+package sync
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// fakeResolver maps srvN.example.com to 10.0.0.N and fails for .invalid.
+type fakeResolver struct{}
+
+func (fakeResolver) LookupHost(host string) (string, error) {
+	if strings.HasSuffix(host, ".invalid") {
+		return "", errors.New("no such host")
+	}
+	var n int
+	if _, err := fmt.Sscanf(host, "srv%d.example.com", &n); err == nil {
+		return fmt.Sprintf("10.0.0.%d", n), nil
+	}
+	return host, nil
+}
+
+type fixture struct {
+	HealthCheck bool           `json:"health_check"`
+	Apps        []marathon.App `json:"apps"`
+}
+
+// buildGolden is what a golden file holds: the desired objects, the
+// rejected apps with their reasons, and the warnings.
+type buildGolden struct {
+	State    *State              `json:"state"`
+	Rejected map[string][]string `json:"rejected,omitempty"`
+	Warnings []string            `json:"warnings,omitempty"`
+	Services []ServiceInfo       `json:"services"`
+}
+
+func loadFixture(t *testing.T, name string) fixture {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f fixture
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.Groups = []string{"external"}
+	return cfg
+}
+
+func checkGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./sync -update to create it)", err)
+	}
+	if string(want) != string(got) {
+		t.Errorf("%s differs (run go test ./sync -update and review the diff):\n%s", path, got)
+	}
+}
+
+func TestBuildDesiredGolden(t *testing.T) {
+	for _, name := range []string{"host_tcp", "vhosts", "networking", "rejected", "health"} {
+		t.Run(name, func(t *testing.T) {
+			f := loadFixture(t, name)
+			cfg := testConfig()
+			cfg.HealthCheck = f.HealthCheck
+			b := BuildDesired(f.Apps, cfg, fakeResolver{}, map[int]string{9090: "stats"})
+			g := buildGolden{State: b.State, Warnings: b.Warnings, Services: b.Services, Rejected: map[string][]string{}}
+			for app, errs := range b.Rejected {
+				for _, e := range errs {
+					g.Rejected[app] = append(g.Rejected[app], e.Error())
+				}
+			}
+			sort.Strings(g.Warnings)
+			out, err := json.MarshalIndent(g, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, filepath.Join("testdata", name+".golden"), append(out, '\n'))
+		})
+	}
+}
+
+func TestBuildDesiredIsDeterministic(t *testing.T) {
+	f := loadFixture(t, "vhosts")
+	a := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil)
+	// Marathon's order must not matter.
+	for i, j := 0, len(f.Apps)-1; i < j; i, j = i+1, j-1 {
+		f.Apps[i], f.Apps[j] = f.Apps[j], f.Apps[i]
+	}
+	b := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil)
+	ja, _ := json.Marshal(a.State)
+	jb, _ := json.Marshal(b.State)
+	if string(ja) != string(jb) {
+		t.Fatalf("order-dependent output:\n%s\n%s", ja, jb)
+	}
+}
+
+func TestGroupsAndStrictMode(t *testing.T) {
+	f := loadFixture(t, "host_tcp")
+	tests := []struct {
+		groups   []string
+		strict   bool
+		backends []string
+	}{
+		{[]string{"external"}, false, []string{"grp_db_10010"}},
+		{[]string{"internal"}, false, []string{"internal-only_10011"}},
+		{[]string{"*"}, false, []string{"grp_db_10010", "internal-only_10011"}},
+		{[]string{"external", "internal"}, false, []string{"grp_db_10010", "internal-only_10011"}},
+		{[]string{"external,internal"}, false, nil}, // not split, as in marathon-lb
+		{[]string{"*"}, true, nil},
+	}
+	for _, tt := range tests {
+		cfg := testConfig()
+		cfg.Groups, cfg.StrictMode = tt.groups, tt.strict
+		got := BuildDesired(f.Apps, cfg, fakeResolver{}, nil).State.BackendNames()
+		if fmt.Sprint(got) != fmt.Sprint(tt.backends) && !(len(got) == 0 && len(tt.backends) == 0) {
+			t.Errorf("groups %q strict %v: got %v want %v", tt.groups, tt.strict, got, tt.backends)
+		}
+	}
+}
+
+func TestIPPerTaskPortAssignmentIsDeterministic(t *testing.T) {
+	a := newPortAssigner(10050, 10100)
+	p1, _ := a.assign("/ippertask", 8080)
+	b := newPortAssigner(10050, 10100)
+	p2, _ := b.assign("/ippertask", 8080)
+	if p1 != p2 || p1 < 10050 || p1 > 10100 {
+		t.Fatalf("ports %d %d", p1, p2)
+	}
+	small := newPortAssigner(10050, 10051)
+	small.assign("/a", 1)
+	small.assign("/b", 1)
+	if _, ok := small.assign("/c", 1); ok {
+		t.Fatal("assigned beyond the range")
+	}
+}

@@ -1,0 +1,98 @@
+package sync
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"math/big"
+	"strconv"
+	"strings"
+)
+
+// Names follow marathon-lb exactly (marathon-lb-behaviour.md §6.1) so that
+// dashboards, stats scrapers and server-state files keep working after a
+// migration.
+
+// Shared frontend names.
+const (
+	HTTPFrontend  = "marathon_http_in"
+	AppIDFrontend = "marathon_http_appid_in"
+)
+
+// ownerTag marks the frontends and backends this tool owns, in their HAProxy
+// `description`; objects without it are never modified or deleted.
+const ownerTag = "managed-by=marathon-dataplane"
+
+// sanitize replaces every character outside [A-Za-z0-9-] with '_'.
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// appIDName is the app id without its leading '/' and with '/' turned into '_'.
+func appIDName(appID string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(appID, "/"), "/", "_")
+}
+
+// BackendName is marathon-lb's backend (and per-service frontend) name.
+func BackendName(appID string, servicePort int) string {
+	return appIDName(appID) + "_" + strconv.Itoa(servicePort)
+}
+
+// ServerName is sanitize(host_ip_port), or sanitize(ip_port) when host == ip.
+func ServerName(host, ip string, port int) string {
+	if host == ip {
+		return sanitize(ip + "_" + strconv.Itoa(port))
+	}
+	return sanitize(host + "_" + ip + "_" + strconv.Itoa(port))
+}
+
+// serverID is marathon-lb's stable server id: sha256(name) mod 32767, retried
+// with "<name> <hexdigest>" while it is 0 or already taken in the backend.
+func serverID(name string, taken map[int64]bool) int64 {
+	sum := sha256.Sum256([]byte(name))
+	id := new(big.Int).Mod(new(big.Int).SetBytes(sum[:]), big.NewInt(32767)).Int64()
+	if id == 0 || taken[id] {
+		return serverID(name+" "+hex.EncodeToString(sum[:]), taken)
+	}
+	return id
+}
+
+// stickyCookie is the first 10 hex digits of sha1(serverName).
+func stickyCookie(serverName string) string {
+	sum := sha1.Sum([]byte(serverName))
+	return hex.EncodeToString(sum[:])[:10]
+}
+
+func hostACLName(firstVHost, appID string) string {
+	return "host_" + sanitize(firstVHost) + "_" + appIDName(appID)
+}
+
+func pathACLName(backend string) string { return "path_" + backend }
+
+func appIDACLName(appID string) string { return "app_" + sanitize(appID) }
+
+func ownerDescription(appID string) string {
+	if appID == "" {
+		return ownerTag + " shared"
+	}
+	return ownerTag + " app=" + appID
+}
+
+// ownedApp reports whether a description marks an object as ours, and the
+// app it belongs to ("" for shared objects).
+func ownedApp(description string) (appID string, owned bool) {
+	if !strings.HasPrefix(description, ownerTag) {
+		return "", false
+	}
+	rest := strings.TrimPrefix(description, ownerTag)
+	if strings.HasPrefix(rest, " app=") {
+		return strings.TrimPrefix(rest, " app="), true
+	}
+	return "", true
+}

@@ -1,0 +1,317 @@
+package sync
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+)
+
+// StepKind says how a step reaches HAProxy.
+type StepKind string
+
+const (
+	// Runtime steps change a live value without a reload (the Data Plane
+	// API applies server address/port/weight/maintenance through the
+	// Runtime API and writes them to the file).
+	Runtime StepKind = "runtime"
+	// Transaction steps are structural and go into one transaction, whose
+	// commit reloads HAProxy once.
+	Transaction StepKind = "transaction"
+)
+
+// Op is what a step does to its object.
+type Op string
+
+const (
+	Create  Op = "create"
+	Replace Op = "replace"
+	Delete  Op = "delete"
+)
+
+// Object kinds, named after the Data Plane API endpoints.
+const (
+	ObjBackend       = "backend"
+	ObjServer        = "server"
+	ObjFrontend      = "frontend"
+	ObjBind          = "bind"
+	ObjACL           = "acl"
+	ObjHTTPRequest   = "http_request_rule"
+	ObjSwitchingRule = "backend_switching_rule"
+	parentFrontend   = "frontend"
+	parentBackend    = "backend"
+)
+
+// Step is one change. Value holds the complete desired object for create
+// and replace (the API's PUT replaces the whole object).
+type Step struct {
+	Kind       StepKind `json:"kind"`
+	Op         Op       `json:"op"`
+	Object     string   `json:"object"`
+	ParentType string   `json:"parent_type,omitempty"`
+	Parent     string   `json:"parent,omitempty"`
+	Name       string   `json:"name,omitempty"`
+	Index      int64    `json:"index,omitempty"`
+	Value      any      `json:"value,omitempty"`
+}
+
+func (s Step) String() string {
+	where := s.Name
+	if s.Object == ObjACL || s.Object == ObjHTTPRequest || s.Object == ObjSwitchingRule {
+		where = fmt.Sprintf("#%d", s.Index)
+	}
+	if s.Parent != "" {
+		where = s.Parent + "/" + where
+	}
+	return fmt.Sprintf("%s %s %s %s", s.Kind, s.Op, s.Object, where)
+}
+
+// Plan is the ordered list of steps that makes current equal to desired.
+type Plan struct {
+	Steps []Step `json:"steps"`
+}
+
+// Empty reports whether nothing needs to change.
+func (p Plan) Empty() bool { return len(p.Steps) == 0 }
+
+// Count returns the number of steps of kind k.
+func (p Plan) Count(k StepKind) int {
+	n := 0
+	for _, s := range p.Steps {
+		if s.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+// NeedsReload reports whether applying the plan reloads HAProxy.
+func (p Plan) NeedsReload() bool { return p.Count(Transaction) > 0 }
+
+// KeepRejected copies into desired the objects current has for the apps in
+// rejected, so that an unreadable or invalid app definition never removes
+// what HAProxy already serves for it. In shared frontends, the switching
+// rules that point at a kept backend are kept too, with the ACLs they use.
+func KeepRejected(current, desired *State, rejected map[string][]error) {
+	if len(rejected) == 0 {
+		return
+	}
+	kept := map[string]bool{}
+	for name, be := range current.Backends {
+		if _, bad := rejected[be.AppID]; bad && desired.Backends[name] == nil {
+			desired.Backends[name] = be
+			kept[name] = true
+		}
+	}
+	for name, fe := range current.Frontends {
+		if fe.AppID != "" {
+			if _, bad := rejected[fe.AppID]; bad && desired.Frontends[name] == nil {
+				desired.Frontends[name] = fe
+			}
+			continue
+		}
+		want := desired.Frontends[name]
+		if want == nil {
+			continue
+		}
+		have := map[string]bool{}
+		for _, a := range want.ACLs {
+			have[a.ACLName+" "+a.Criterion+" "+a.Value] = true
+		}
+		for _, r := range fe.SwitchingRules {
+			if !kept[r.Name] {
+				continue
+			}
+			want.SwitchingRules = append(want.SwitchingRules, r)
+			used := map[string]bool{}
+			for _, w := range strings.Fields(r.CondTest) {
+				used[strings.TrimPrefix(w, "!")] = true
+			}
+			for _, a := range fe.ACLs {
+				key := a.ACLName + " " + a.Criterion + " " + a.Value
+				if used[a.ACLName] && !have[key] {
+					want.ACLs = append(want.ACLs, a)
+					have[key] = true
+				}
+			}
+		}
+		reindexACLs(want.ACLs)
+		reindexSwitching(want.SwitchingRules)
+	}
+}
+
+// Diff computes the steps that turn current into desired. Both must hold
+// only objects this tool owns. Creates come parent first; deletes of list
+// items come from the end so indexes stay valid.
+func Diff(current, desired *State) Plan {
+	var p Plan
+	add := func(s Step) { p.Steps = append(p.Steps, s) }
+
+	for _, name := range desired.BackendNames() {
+		want, have := desired.Backends[name], current.Backends[name]
+		if have == nil {
+			add(Step{Kind: Transaction, Op: Create, Object: ObjBackend, Name: name, Value: want.Backend})
+			have = &Backend{}
+		} else if !reflect.DeepEqual(have.Backend, want.Backend) {
+			add(Step{Kind: Transaction, Op: Replace, Object: ObjBackend, Name: name, Value: want.Backend})
+		}
+		diffServers(name, have.Servers, want.Servers, add)
+		diffList(len(have.HTTPRequestRules), len(want.HTTPRequestRules),
+			func(i int) bool { return eqHTTPRequest(have.HTTPRequestRules[i], want.HTTPRequestRules[i]) },
+			func(op Op, i int) {
+				s := Step{Kind: Transaction, Op: op, Object: ObjHTTPRequest, ParentType: parentBackend, Parent: name, Index: int64(i)}
+				if op != Delete {
+					s.Value = want.HTTPRequestRules[i]
+				}
+				add(s)
+			})
+	}
+
+	for _, name := range desired.FrontendNames() {
+		want, have := desired.Frontends[name], current.Frontends[name]
+		if have == nil {
+			add(Step{Kind: Transaction, Op: Create, Object: ObjFrontend, Name: name, Value: want.Frontend})
+			have = &Frontend{}
+		} else if !reflect.DeepEqual(have.Frontend, want.Frontend) {
+			add(Step{Kind: Transaction, Op: Replace, Object: ObjFrontend, Name: name, Value: want.Frontend})
+		}
+		diffBinds(name, have.Binds, want.Binds, add)
+		diffList(len(have.ACLs), len(want.ACLs),
+			func(i int) bool { return eqACL(have.ACLs[i], want.ACLs[i]) },
+			func(op Op, i int) {
+				s := Step{Kind: Transaction, Op: op, Object: ObjACL, ParentType: parentFrontend, Parent: name, Index: int64(i)}
+				if op != Delete {
+					s.Value = want.ACLs[i]
+				}
+				add(s)
+			})
+		diffList(len(have.HTTPRequestRules), len(want.HTTPRequestRules),
+			func(i int) bool { return eqHTTPRequest(have.HTTPRequestRules[i], want.HTTPRequestRules[i]) },
+			func(op Op, i int) {
+				s := Step{Kind: Transaction, Op: op, Object: ObjHTTPRequest, ParentType: parentFrontend, Parent: name, Index: int64(i)}
+				if op != Delete {
+					s.Value = want.HTTPRequestRules[i]
+				}
+				add(s)
+			})
+		diffList(len(have.SwitchingRules), len(want.SwitchingRules),
+			func(i int) bool { return eqSwitching(have.SwitchingRules[i], want.SwitchingRules[i]) },
+			func(op Op, i int) {
+				s := Step{Kind: Transaction, Op: op, Object: ObjSwitchingRule, Parent: name, Index: int64(i)}
+				if op != Delete {
+					s.Value = want.SwitchingRules[i]
+				}
+				add(s)
+			})
+	}
+
+	// Frontends go before backends: a backend still named by a use_backend
+	// cannot be removed.
+	for _, name := range current.FrontendNames() {
+		if desired.Frontends[name] == nil {
+			add(Step{Kind: Transaction, Op: Delete, Object: ObjFrontend, Name: name})
+		}
+	}
+	for _, name := range current.BackendNames() {
+		if desired.Backends[name] == nil {
+			add(Step{Kind: Transaction, Op: Delete, Object: ObjBackend, Name: name})
+		}
+	}
+
+	// With a reload coming anyway, runtime steps ride in the transaction:
+	// one write, one version, one reload.
+	if p.NeedsReload() {
+		for i := range p.Steps {
+			p.Steps[i].Kind = Transaction
+		}
+	}
+	return p
+}
+
+// diffList emits replace for differing positions, then creates (ascending)
+// or deletes (descending) for the length difference.
+func diffList(have, want int, equal func(i int) bool, emit func(op Op, i int)) {
+	n := min(have, want)
+	for i := 0; i < n; i++ {
+		if !equal(i) {
+			emit(Replace, i)
+		}
+	}
+	for i := have; i < want; i++ {
+		emit(Create, i)
+	}
+	for i := have - 1; i >= want; i-- {
+		emit(Delete, i)
+	}
+}
+
+func diffServers(backend string, have, want []dataplane.Server, add func(Step)) {
+	cur := map[string]dataplane.Server{}
+	for _, s := range have {
+		cur[s.Name] = s
+	}
+	next := map[string]bool{}
+	for _, w := range want {
+		next[w.Name] = true
+		h, ok := cur[w.Name]
+		switch {
+		case !ok:
+			add(Step{Kind: Transaction, Op: Create, Object: ObjServer, Parent: backend, Name: w.Name, Value: w})
+		case reflect.DeepEqual(h, w):
+		case runtimeOnly(h, w):
+			add(Step{Kind: Runtime, Op: Replace, Object: ObjServer, Parent: backend, Name: w.Name, Value: w})
+		default:
+			add(Step{Kind: Transaction, Op: Replace, Object: ObjServer, Parent: backend, Name: w.Name, Value: w})
+		}
+	}
+	for _, h := range have {
+		if !next[h.Name] {
+			add(Step{Kind: Transaction, Op: Delete, Object: ObjServer, Parent: backend, Name: h.Name})
+		}
+	}
+}
+
+// runtimeOnly reports whether only the fields the Data Plane API applies at
+// runtime differ (notes §4.1: weight, address, port, maintenance).
+func runtimeOnly(a, b dataplane.Server) bool {
+	a.Address, a.Port, a.Weight, a.Maintenance = b.Address, b.Port, b.Weight, b.Maintenance
+	return reflect.DeepEqual(a, b)
+}
+
+func diffBinds(frontend string, have, want []dataplane.Bind, add func(Step)) {
+	cur := map[string]dataplane.Bind{}
+	for _, b := range have {
+		cur[b.Name] = b
+	}
+	next := map[string]bool{}
+	for _, w := range want {
+		next[w.Name] = true
+		h, ok := cur[w.Name]
+		if !ok {
+			add(Step{Kind: Transaction, Op: Create, Object: ObjBind, Parent: frontend, Name: w.Name, Value: w})
+		} else if !reflect.DeepEqual(h, w) {
+			add(Step{Kind: Transaction, Op: Replace, Object: ObjBind, Parent: frontend, Name: w.Name, Value: w})
+		}
+	}
+	for _, h := range have {
+		if !next[h.Name] {
+			add(Step{Kind: Transaction, Op: Delete, Object: ObjBind, Parent: frontend, Name: h.Name})
+		}
+	}
+}
+
+func eqACL(a, b dataplane.ACL) bool {
+	a.Index, b.Index = 0, 0
+	return a == b
+}
+
+func eqSwitching(a, b dataplane.BackendSwitchingRule) bool {
+	a.Index, b.Index = 0, 0
+	return a == b
+}
+
+func eqHTTPRequest(a, b dataplane.HTTPRequestRule) bool {
+	a.Index, b.Index = 0, 0
+	return reflect.DeepEqual(a, b)
+}

@@ -1,0 +1,139 @@
+package sync
+
+import (
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+)
+
+func clone(t *testing.T, s *State) *State {
+	t.Helper()
+	raw, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := NewState()
+	if err := json.Unmarshal(raw, out); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range s.Backends {
+		out.Backends[name].AppID = b.AppID
+	}
+	for name, f := range s.Frontends {
+		out.Frontends[name].AppID = f.AppID
+	}
+	return out
+}
+
+func TestDiffFromEmptyGolden(t *testing.T) {
+	f := loadFixture(t, "vhosts")
+	desired := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil).State
+	plan := Diff(NewState(), desired)
+	if plan.Count(Runtime) != 0 || !plan.NeedsReload() {
+		t.Fatalf("want only transaction steps, got %d runtime", plan.Count(Runtime))
+	}
+	var lines []string
+	for _, s := range plan.Steps {
+		lines = append(lines, s.String())
+	}
+	out, _ := json.MarshalIndent(lines, "", "  ")
+	checkGolden(t, filepath.Join("testdata", "plan_from_empty.golden"), append(out, '\n'))
+}
+
+func TestDiffOfEqualStatesIsEmpty(t *testing.T) {
+	f := loadFixture(t, "vhosts")
+	desired := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil).State
+	if p := Diff(clone(t, desired), desired); !p.Empty() {
+		t.Fatalf("want empty plan, got %v", p.Steps)
+	}
+}
+
+func TestDiffScaleAndRuntimeOnly(t *testing.T) {
+	f := loadFixture(t, "host_tcp")
+	current := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil).State
+
+	t.Run("weight change is runtime", func(t *testing.T) {
+		desired := clone(t, current)
+		desired.Backends["grp_db_10010"].Servers[0].Weight = dataplane.Int64(0)
+		p := Diff(current, desired)
+		if len(p.Steps) != 1 || p.Steps[0].Kind != Runtime || p.Steps[0].Object != ObjServer {
+			t.Fatalf("got %v", p.Steps)
+		}
+	})
+	t.Run("new task is a server create", func(t *testing.T) {
+		f2 := loadFixture(t, "host_tcp")
+		f2.Apps[0].Tasks[2].State = "TASK_RUNNING" // srv3 comes up
+		desired := BuildDesired(f2.Apps, testConfig(), fakeResolver{}, nil).State
+		p := Diff(current, desired)
+		if len(p.Steps) != 1 || p.Steps[0].Op != Create || p.Steps[0].Name != "srv3_example_com_10_0_0_3_31003" {
+			t.Fatalf("got %v", p.Steps)
+		}
+	})
+	t.Run("runtime steps join a transaction when one is needed", func(t *testing.T) {
+		desired := clone(t, current)
+		desired.Backends["grp_db_10010"].Servers[0].Weight = dataplane.Int64(0)
+		desired.Backends["grp_db_10010"].Backend.Balance.Algorithm = "leastconn"
+		p := Diff(current, desired)
+		if p.Count(Runtime) != 0 || p.Count(Transaction) != 2 {
+			t.Fatalf("got %v", p.Steps)
+		}
+	})
+	t.Run("removed app deletes frontend before backend", func(t *testing.T) {
+		desired := clone(t, current)
+		delete(desired.Backends, "grp_db_10010")
+		delete(desired.Frontends, "grp_db_10010")
+		p := Diff(current, desired)
+		if len(p.Steps) != 2 || p.Steps[0].Object != ObjFrontend || p.Steps[1].Object != ObjBackend {
+			t.Fatalf("got %v", p.Steps)
+		}
+	})
+}
+
+func TestDiffListShrinksFromTheEnd(t *testing.T) {
+	var got []string
+	diffList(4, 2, func(i int) bool { return i == 0 }, func(op Op, i int) { got = append(got, string(op)+string(rune('0'+i))) })
+	want := []string{"replace1", "delete3", "delete2"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("got %v want %v", got, want)
+		}
+	}
+}
+
+func TestKeepRejectedNeverDeletes(t *testing.T) {
+	f := loadFixture(t, "vhosts")
+	current := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil).State
+	// /api now has a broken label: it is rejected, and must keep its
+	// backend, frontend and routing rule.
+	f.Apps[1].Labels["HAPROXY_0_BALANCE"] = "bogus"
+	b := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil)
+	if _, ok := b.Rejected["/api"]; !ok {
+		t.Fatalf("not rejected: %v", b.Rejected)
+	}
+	KeepRejected(current, b.State, b.Rejected)
+	p := Diff(current, b.State)
+	for _, s := range p.Steps {
+		if s.Op == Delete && (s.Name == "api_10002" || s.Parent == "api_10002") {
+			t.Fatalf("rejected app's object deleted: %v", s)
+		}
+	}
+	found := false
+	for _, r := range b.State.Frontends[HTTPFrontend].SwitchingRules {
+		if r.Name == "api_10002" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("routing rule of the rejected app was dropped")
+	}
+	var le interface{ Unwrap() error }
+	if !errors.As(b.Rejected["/api"][0], &le) {
+		t.Fatalf("rejection is not a wrapped error: %v", b.Rejected["/api"][0])
+	}
+}

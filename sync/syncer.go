@@ -1,0 +1,115 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+)
+
+// AppSource is what sync needs from Marathon.
+type AppSource interface {
+	Apps(ctx context.Context) ([]marathon.App, error)
+}
+
+// Syncer runs one fetch → build → read → diff → apply pass.
+type Syncer struct {
+	Apps     AppSource
+	API      ConfigAPI
+	Resolver Resolver
+	Config   Config
+	Log      *zap.Logger
+	// MaxAttempts bounds re-planning after another writer moved the
+	// configuration version (409) or outdated our transaction (406).
+	MaxAttempts int
+}
+
+// Result is what one pass saw and did.
+type Result struct {
+	Build    Build
+	Current  *State
+	Plan     Plan
+	Applied  ApplyResult
+	Attempts int
+}
+
+// Partial reports whether some apps were rejected.
+func (r Result) Partial() bool { return len(r.Build.Rejected) > 0 }
+
+// Plan fetches Marathon's apps and HAProxy's owned objects and computes the
+// plan, writing nothing. An unreachable or unreadable Marathon is an error:
+// nothing is planned, so the load balancer is never emptied by it.
+func (s *Syncer) Plan(ctx context.Context) (Result, error) {
+	var r Result
+	apps, err := s.Apps.Apps(ctx)
+	if err != nil {
+		return r, fmt.Errorf("fetch apps from Marathon: %w", err)
+	}
+	current, foreign, err := ReadCurrent(ctx, s.API)
+	if err != nil {
+		return r, fmt.Errorf("read HAProxy configuration: %w", err)
+	}
+	r.Current = current
+	r.Build = BuildDesired(apps, s.Config, s.Resolver, foreign)
+	for _, w := range r.Build.Warnings {
+		s.log().Warn("app not fully exposed", zap.String("reason", w))
+	}
+	for app, errs := range r.Build.Rejected {
+		for _, e := range errs {
+			s.log().Error("app rejected; what HAProxy has for it is kept", zap.String("app", app), zap.Error(e))
+		}
+	}
+	KeepRejected(current, r.Build.State, r.Build.Rejected)
+	r.Plan = Diff(current, r.Build.State)
+	return r, nil
+}
+
+// Sync plans and applies, re-planning when another writer got in between.
+func (s *Syncer) Sync(ctx context.Context) (Result, error) {
+	attempts := s.MaxAttempts
+	if attempts <= 0 {
+		attempts = 3
+	}
+	var r Result
+	var err error
+	for i := 1; i <= attempts; i++ {
+		start := time.Now()
+		r, err = s.Plan(ctx)
+		r.Attempts = i
+		if err != nil {
+			return r, err
+		}
+		if r.Plan.Empty() {
+			s.log().Info("in sync; nothing to write", zap.Int("backends", len(r.Build.State.Backends)),
+				zap.Int("servers", r.Build.State.ServerCount()), zap.Duration("duration", time.Since(start)))
+			return r, nil
+		}
+		for _, st := range r.Plan.Steps {
+			s.log().Debug("plan step", zap.String("step", st.String()))
+		}
+		r.Applied, err = Apply(ctx, s.API, r.Plan, s.log())
+		if err == nil {
+			s.log().Info("applied", zap.Int("transaction_steps", r.Applied.TransactionSteps),
+				zap.Int("runtime_steps", r.Applied.RuntimeSteps), zap.String("reload_id", r.Applied.ReloadID),
+				zap.Int64("version", r.Applied.Version), zap.Duration("duration", time.Since(start)))
+			return r, nil
+		}
+		if !errors.Is(err, dataplane.ErrConflict) && !errors.Is(err, dataplane.ErrNotAcceptable) {
+			return r, err
+		}
+		s.log().Warn("configuration changed underneath; re-planning", zap.Int("attempt", i), zap.Error(err))
+	}
+	return r, fmt.Errorf("gave up after %d attempts: %w", attempts, err)
+}
+
+func (s *Syncer) log() *zap.Logger {
+	if s.Log == nil {
+		return zap.NewNop()
+	}
+	return s.Log
+}
