@@ -15,11 +15,11 @@ type App struct {
 	User                  string            `json:"user,omitempty"`
 	Env                   map[string]any    `json:"env,omitempty"`
 	Instances             int               `json:"instances"`
-	Cpus                  float64           `json:"cpus,omitempty"`
-	Mem                   float64           `json:"mem,omitempty"`
-	Disk                  float64           `json:"disk,omitempty"`
-	Gpus                  float64           `json:"gpus,omitempty"`
-	Executor              string            `json:"executor,omitempty"`
+	Cpus                  float64           `json:"cpus"`
+	Mem                   float64           `json:"mem"`
+	Disk                  float64           `json:"disk"`
+	Gpus                  float64           `json:"gpus"`
+	Executor              string            `json:"executor"`
 	Constraints           [][]string        `json:"constraints,omitempty"`
 	AcceptedResourceRoles []string          `json:"acceptedResourceRoles,omitempty"`
 	Dependencies          []string          `json:"dependencies,omitempty"`
@@ -30,7 +30,7 @@ type App struct {
 	PortDefinitions       []PortDefinition  `json:"portDefinitions,omitempty"`
 	// Ports is the legacy list of service ports (pre portDefinitions).
 	Ports                 []int                  `json:"ports,omitempty"`
-	RequirePorts          bool                   `json:"requirePorts,omitempty"`
+	RequirePorts          bool                   `json:"requirePorts"`
 	HealthChecks          []HealthCheck          `json:"healthChecks,omitempty"`
 	ReadinessChecks       []json.RawMessage      `json:"readinessChecks,omitempty"`
 	BackoffSeconds        *float64               `json:"backoffSeconds,omitempty"`
@@ -64,8 +64,8 @@ type Container struct {
 type Docker struct {
 	Image          string          `json:"image,omitempty"`
 	Network        string          `json:"network,omitempty"`
-	Privileged     bool            `json:"privileged,omitempty"`
-	ForcePullImage bool            `json:"forcePullImage,omitempty"`
+	Privileged     bool            `json:"privileged"`
+	ForcePullImage bool            `json:"forcePullImage"`
 	Parameters     json.RawMessage `json:"parameters,omitempty"`
 	PortMappings   []PortMapping   `json:"portMappings,omitempty"`
 }
@@ -77,7 +77,7 @@ type PortMapping struct {
 	ServicePort   *int              `json:"servicePort,omitempty"`
 	Protocol      string            `json:"protocol,omitempty"`
 	Name          string            `json:"name,omitempty"`
-	Labels        map[string]string `json:"labels,omitempty"`
+	Labels        map[string]string `json:"labels"`
 	NetworkNames  []string          `json:"networkNames,omitempty"`
 }
 

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+	"github.com/marathon-dataplane/marathon-dataplane/sync"
+)
+
+// Flag names follow marathon-lb's where one exists (marathon-lb-behaviour.md
+// §1.2); every flag also reads an environment variable.
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "marathon", Aliases: []string{"m"}, EnvVars: []string{"MARATHON_URL"}, Value: cli.NewStringSlice("http://master.mesos:8080"),
+			Usage: "Marathon base URL; repeat (or comma-separate) for failover"},
+		&cli.StringSliceFlag{Name: "group", EnvVars: []string{"HAPROXY_GROUPS"}, Usage: "only expose apps of these HAPROXY_GROUPs (repeatable; '*' = all; a comma inside one value is part of the name, as in marathon-lb)"},
+		&cli.BoolFlag{Name: "strict-mode", EnvVars: []string{"STRICT_MODE"}, Usage: "expose a service port only when HAPROXY_{n}_ENABLED is true"},
+		&cli.BoolFlag{Name: "health-check", Aliases: []string{"H"}, EnvVars: []string{"HEALTH_CHECK"}, Usage: "route only to tasks Marathon reports healthy (for apps with health checks)"},
+		&cli.StringFlag{Name: "auth-credentials", EnvVars: []string{"MARATHON_AUTH_CREDENTIALS"}, Usage: "Marathon HTTP basic credentials user:pass (prefer the file or MARATHON_USER/MARATHON_PASSWORD: argv is visible in ps)"},
+		&cli.StringFlag{Name: "marathon-auth-credential-file", EnvVars: []string{"MARATHON_AUTH_CREDENTIAL_FILE"}, Usage: "file whose first line is user:pass for Marathon; wins over the other auth options"},
+		&cli.StringFlag{Name: "dcos-auth-token", EnvVars: []string{"DCOS_AUTH_TOKEN"}, Usage: "DC/OS ACS token sent as 'Authorization: token=...'"},
+		&cli.StringFlag{Name: "marathon-ca-cert", EnvVars: []string{"MARATHON_CA_CERT"}, Usage: "CA bundle for Marathon HTTPS (system roots when empty; marathon-lb skipped verification)"},
+		&cli.DurationFlag{Name: "marathon-timeout", EnvVars: []string{"MARATHON_TIMEOUT"}, Value: 46 * time.Second, Usage: "timeout of one Marathon request"},
+		&cli.StringFlag{Name: "dataplane-url", EnvVars: []string{"DATAPLANE_URL"}, Value: "http://127.0.0.1:5555", Usage: "HAProxy Data Plane API base URL"},
+		&cli.StringFlag{Name: "dataplane-user", EnvVars: []string{"DATAPLANE_USER"}, Value: "admin", Usage: "Data Plane API user"},
+		&cli.StringFlag{Name: "dataplane-password-file", EnvVars: []string{"DATAPLANE_PASSWORD_FILE"}, Usage: "file holding the Data Plane API password (or set DATAPLANE_PASSWORD)"},
+		&cli.StringFlag{Name: "dataplane-ca-cert", EnvVars: []string{"DATAPLANE_CA_CERT"}, Usage: "CA bundle for the Data Plane API over HTTPS"},
+		&cli.StringFlag{Name: "haproxy-socket", EnvVars: []string{"HAPROXY_SOCKET"}, Usage: "HAProxy Runtime API (stats socket): /path, unix:/path or tcp:host:port"},
+		&cli.StringFlag{Name: "haproxy-defaults", EnvVars: []string{"HAPROXY_DEFAULTS"}, Value: "marathon_defaults", Usage: "named defaults section of the base haproxy.cfg that created proxies use ('from')"},
+		&cli.BoolFlag{Name: "dont-bind-http-https", EnvVars: []string{"DONT_BIND_HTTP_HTTPS"}, Usage: "do not create the :80/:443 frontends and vhost routing"},
+		&cli.StringFlag{Name: "http-bind", EnvVars: []string{"HTTP_BIND"}, Value: "*:80", Usage: "bind of marathon_http_in (vhost routing)"},
+		&cli.StringFlag{Name: "appid-bind", EnvVars: []string{"APPID_BIND"}, Value: "*:9091", Usage: "bind of marathon_http_appid_in (X-Marathon-App-Id routing)"},
+		&cli.StringFlag{Name: "bind-addr", EnvVars: []string{"BIND_ADDR"}, Value: "*", Usage: "service-port bind address when HAPROXY_{n}_BIND_ADDR is not set"},
+		&cli.IntFlag{Name: "min-serv-port-ip-per-task", EnvVars: []string{"MIN_SERV_PORT_IP_PER_TASK"}, Value: 10050, Usage: "lower end of auto-assigned service ports for IP-per-task apps"},
+		&cli.IntFlag{Name: "max-serv-port-ip-per-task", EnvVars: []string{"MAX_SERV_PORT_IP_PER_TASK"}, Value: 10100, Usage: "upper end of auto-assigned service ports for IP-per-task apps (0/0 turns it off)"},
+		&cli.StringFlag{Name: "log-level", EnvVars: []string{"LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-format", EnvVars: []string{"LOG_FORMAT"}, Value: "console", Usage: "console or json"},
+	}
+}
+
+// options is everything the flags decide, validated once.
+type options struct {
+	log       *zap.Logger
+	marathon  marathon.Config
+	dataplane dataplane.Config
+	sync      sync.Config
+	socket    string
+}
+
+func parseOptions(c *cli.Context) (*options, error) {
+	log, err := newLogger(c.String("log-level"), c.String("log-format"), c.App.ErrWriter)
+	if err != nil {
+		return nil, err
+	}
+	o := &options{log: log, socket: c.String("haproxy-socket")}
+
+	var urls []string
+	for _, v := range c.StringSlice("marathon") {
+		for _, u := range strings.Split(v, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				urls = append(urls, u)
+			}
+		}
+	}
+	o.marathon = marathon.Config{URLs: urls, CACertFile: c.String("marathon-ca-cert"), Timeout: c.Duration("marathon-timeout"), DCOSToken: c.String("dcos-auth-token"), Logger: log}
+	switch {
+	case c.String("marathon-auth-credential-file") != "":
+		o.marathon.User, o.marathon.Password, err = marathon.ReadCredentialFile(c.String("marathon-auth-credential-file"))
+	case c.String("auth-credentials") != "":
+		o.marathon.User, o.marathon.Password, err = marathon.ParseCredentials(c.String("auth-credentials"))
+	case os.Getenv("MARATHON_USER") != "":
+		o.marathon.User, o.marathon.Password = os.Getenv("MARATHON_USER"), os.Getenv("MARATHON_PASSWORD")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("marathon credentials: %w", err)
+	}
+
+	password := os.Getenv("DATAPLANE_PASSWORD")
+	if f := c.String("dataplane-password-file"); f != "" {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--dataplane-password-file: %w", err)
+		}
+		password = strings.TrimRight(string(raw), "\r\n")
+	}
+	o.dataplane = dataplane.Config{URL: c.String("dataplane-url"), User: c.String("dataplane-user"), Password: password, CACertFile: c.String("dataplane-ca-cert"), Logger: log}
+
+	groups := c.StringSlice("group")
+	if len(groups) == 0 {
+		return nil, fmt.Errorf("--group is required (at least one; '*' exposes every app), as in marathon-lb")
+	}
+	cfg := sync.DefaultConfig()
+	cfg.Groups = groups
+	cfg.StrictMode = c.Bool("strict-mode")
+	cfg.HealthCheck = c.Bool("health-check")
+	cfg.DefaultsName = c.String("haproxy-defaults")
+	cfg.BindHTTP = !c.Bool("dont-bind-http-https")
+	cfg.DefaultBindAddr = c.String("bind-addr")
+	cfg.FrameworkName = os.Getenv("FRAMEWORK_NAME")
+	if cfg.HTTPBindAddr, cfg.HTTPPort, err = parseBind("--http-bind", c.String("http-bind")); err != nil {
+		return nil, err
+	}
+	if cfg.AppIDBindAddr, cfg.AppIDPort, err = parseBind("--appid-bind", c.String("appid-bind")); err != nil {
+		return nil, err
+	}
+	cfg.MinServPortIPPerTask, cfg.MaxServPortIPPerTask = c.Int("min-serv-port-ip-per-task"), c.Int("max-serv-port-ip-per-task")
+	minP, maxP := cfg.MinServPortIPPerTask, cfg.MaxServPortIPPerTask
+	if (minP == 0) != (maxP == 0) || minP > maxP || minP < 0 || maxP > 65535 {
+		return nil, fmt.Errorf("--min-serv-port-ip-per-task %d and --max-serv-port-ip-per-task %d: both must be 0, or 1 <= min <= max <= 65535", minP, maxP)
+	}
+	o.sync = cfg
+	return o, nil
+}
+
+func parseBind(flag, v string) (string, int, error) {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return "", 0, fmt.Errorf("%s %q: want address:port, e.g. *:80: %w", flag, v, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 1 || p > 65535 {
+		return "", 0, fmt.Errorf("%s %q: port must be 1-65535", flag, v)
+	}
+	if host == "" {
+		host = "*"
+	}
+	return host, p, nil
+}
+
+func newLogger(level, format string, w interface{ Write([]byte) (int, error) }) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	encCfg := zap.NewProductionEncoderConfig()
+	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	switch format {
+	case "json":
+		enc = zapcore.NewJSONEncoder(encCfg)
+	case "console":
+		encCfg.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(encCfg)
+	default:
+		return nil, fmt.Errorf("--log-format %q: want console or json", format)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.AddSync(w), lvl)), nil
+}

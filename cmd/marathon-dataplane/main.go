@@ -1,0 +1,67 @@
+// Command marathon-dataplane keeps a stock HAProxy in step with Marathon
+// through the HAProxy Data Plane API: a successor to marathon-lb that
+// pushes structured objects instead of rendering and reloading a whole file.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes (also in README.md).
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitPartial = 2
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args, os.Stdout, os.Stderr))
+}
+
+// run is main without the process: tests call it with their own args and
+// writers and read the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return exitOK
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(stderr, "error:", msg)
+		}
+		return ec.ExitCode()
+	}
+	fmt.Fprintln(stderr, "error:", err)
+	return exitFailed
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:  "marathon-dataplane",
+		Usage: "sync Marathon apps to HAProxy through the Data Plane API, without reloads for task churn",
+		Description: "A successor to marathon-lb: reads Marathon's apps and HAPROXY_* labels and keeps the\n" +
+			"matching backends, servers, frontends, binds, ACLs and rules in a stock HAProxy\n" +
+			"through the Data Plane API (transactions) and the Runtime API.",
+		Writer:          stdout,
+		ErrWriter:       stderr,
+		HideHelpCommand: true,
+		ExitErrHandler:  func(*cli.Context, error) {}, // run() prints and maps exit codes
+		Commands: []*cli.Command{
+			syncCommand(),
+			planCommand(),
+			simulatorCommand(),
+		},
+	}
+}
