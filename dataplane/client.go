@@ -92,7 +92,9 @@ func New(cfg Config) (*Client, error) {
 		SetTimeout(cfg.Timeout).
 		SetTLSClientConfig(tlsCfg).
 		SetHeader("Accept", "application/json").
-		SetHeader("User-Agent", "marathon-dataplane")
+		SetHeader("User-Agent", "marathon-dataplane").
+		// resty would print its own warnings outside zap; errors reach us anyway.
+		SetDisableWarn(true)
 	if cfg.User != "" || cfg.Password != "" {
 		h.SetBasicAuth(cfg.User, cfg.Password)
 	}

@@ -73,7 +73,7 @@ userlist dataplaneapi
 frontend stats
     bind 127.0.0.1:{{.StatsPort}}
     mode http
-    description operator's own stats page
+    description operator stats page
     stats enable
     stats uri /haproxy?stats
     monitor-uri /_haproxy_health_check

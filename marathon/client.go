@@ -141,7 +141,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	h := resty.New().SetTransport(transport).SetTimeout(cfg.Timeout).
 		SetHeader("Accept", "application/json").SetHeader("User-Agent", cfg.UserAgent).
-		SetResponseBodyLimit(int(cfg.MaxResponseBytes))
+		SetResponseBodyLimit(int(cfg.MaxResponseBytes)).SetDisableWarn(true)
 	c := &Client{cfg: cfg, http: h, log: cfg.Logger, stream: &http.Client{Transport: transport}}
 	return c, nil
 }

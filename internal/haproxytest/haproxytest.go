@@ -53,12 +53,11 @@ func Require(t testing.TB) string {
 
 // BaseConfig is a minimal config: global with the admin stats socket and a
 // server-state file, and the named defaults section the Data Plane API
-// needs. Callers append proxies. Placeholders: {{.Socket}} {{.PidFile}}
+// needs. Callers append proxies. Placeholders: {{.Socket}}
 // {{.StateFile}} {{.Dir}}.
 func BaseConfig() string {
 	return `global
     stats socket {{.Socket}} mode 600 level admin expose-fd listeners
-    pidfile {{.PidFile}}
     server-state-file {{.StateFile}}
 
 defaults marathon_defaults
