@@ -2,6 +2,7 @@
 # simulator; `make test` runs every test (whole-stack tests print one
 # "SKIP: dataplaneapi not found" line when the Data Plane API binary is absent).
 GO      ?= go
+SHELL   := bash
 BIN     := bin/marathon-dataplane
 PKGS    := ./...
 export PATH := $(PATH):/usr/local/go/bin
@@ -18,15 +19,18 @@ build:
 deps:
 	@command -v haproxy >/dev/null 2>&1 && command -v socat >/dev/null 2>&1 || scripts/install-deps.sh
 
+# The whole-stack tests run verbosely (minus the per-test chatter) so that
+# their one "SKIP: dataplaneapi not found" line shows when the binary is absent.
 test: deps
 	$(GO) vet $(PKGS)
-	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 $$($(GO) list $(PKGS) | grep -v /e2e)
+	set -o pipefail; $(GO) test -count=1 -v ./e2e/ 2>&1 | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s+--- PASS)'
 
 e2e: deps
 	$(GO) test -count=1 -v ./e2e/
 
 bench: deps
-	$(GO) run ./cmd/marathon-dataplane bench
+	$(GO) test -run "^$$" -bench . -benchmem -benchtime 3x ./sync/
 
 demo: deps build
 	$(BIN) demo

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/marathon-dataplane/marathon-dataplane/internal/haproxytest"
+	"github.com/marathon-dataplane/marathon-dataplane/internal/stack"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon/marathontest"
 )
 
@@ -26,10 +26,7 @@ import (
 var binary, dpapi string
 
 func TestMain(m *testing.M) {
-	dpapi = os.Getenv("DATAPLANEAPI")
-	if dpapi == "" {
-		dpapi, _ = exec.LookPath("dataplaneapi")
-	}
+	dpapi, _ = stack.FindDataplaneAPI()
 	if dpapi == "" {
 		fmt.Println("SKIP: dataplaneapi not found")
 	}
@@ -50,10 +47,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// stack is HAProxy + Data Plane API + Marathon simulator on loopback.
-type stack struct {
+// env is HAProxy + Data Plane API + Marathon simulator on loopback.
+type env struct {
 	t                              *testing.T
-	hap                            *haproxytest.HAProxy
+	hap                            *stack.Stack
 	sim                            *marathontest.Server
 	dpURL, passFile                string
 	httpPort, appIDPort, statsPort int
@@ -66,109 +63,29 @@ func requireDataplaneAPI(t *testing.T) {
 	}
 }
 
-const stackConfig = `
-userlist dataplaneapi
-    user admin insecure-password adminpwd
-
-frontend stats
-    bind 127.0.0.1:{{.StatsPort}}
-    mode http
-    description operator stats page
-    stats enable
-    stats uri /haproxy?stats
-    monitor-uri /_haproxy_health_check
-
+// operatorConfig is an object the tool must never touch.
+const operatorConfig = `
 backend operator_backend
     description not managed by marathon-dataplane
     server keep 127.0.0.1:9 disabled
 `
 
-func newStack(t *testing.T) *stack {
+func newStack(t *testing.T) *env {
 	t.Helper()
 	requireDataplaneAPI(t)
-	s := &stack{t: t, statsPort: haproxytest.FreePort(t), httpPort: haproxytest.FreePort(t), appIDPort: haproxytest.FreePort(t)}
-	cfg := haproxytest.BaseConfig() +
-		strings.ReplaceAll(stackConfig, "{{.StatsPort}}", strconv.Itoa(s.statsPort))
-	s.hap = haproxytest.Start(t, cfg)
-
-	dir := s.hap.Dir
-	reload, err := os.ReadFile("../deployments/reload-haproxy.sh")
+	haproxytest.Require(t)
+	st, err := stack.Start(context.Background(), stack.Options{Dir: t.TempDir(), DataplaneAPIBin: dpapi, ExtraConfig: operatorConfig})
 	if err != nil {
 		t.Fatal(err)
 	}
-	script := filepath.Join(dir, "reload.sh")
-	if err := os.WriteFile(script, reload, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range []string{"tx", "maps", "ssl", "storage", "spoe", "spoe-tx"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
-			t.Fatal(err)
-		}
-	}
-	port := haproxytest.FreePort(t)
-	yaml := fmt.Sprintf(`config_version: 2
-name: e2e
-dataplaneapi:
-  host: 127.0.0.1
-  port: %d
-  user:
-  - name: admin
-    password: adminpwd
-    insecure: true
-  transaction:
-    transaction_dir: %[2]s/tx
-  resources:
-    maps_dir: %[2]s/maps
-    ssl_certs_dir: %[2]s/ssl
-    general_storage_dir: %[2]s/storage
-    spoe_dir: %[2]s/spoe
-    spoe_transaction_dir: %[2]s/spoe-tx
-haproxy:
-  config_file: %[2]s/haproxy.cfg
-  haproxy_bin: %[3]s
-  reload:
-    reload_delay: 1
-    reload_cmd: %[4]s
-    restart_cmd: %[4]s
-    status_cmd: "true"
-    reload_strategy: custom
-log:
-  log_to: stdout
-  log_level: warning
-`, port, dir, haproxytest.Require(t), script)
-	yamlPath := filepath.Join(dir, "dataplaneapi.yaml")
-	if err := os.WriteFile(yamlPath, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(dpapi, "-f", yamlPath)
-	cmd.Env = append(os.Environ(), "CI_DATAPLANE_RELOAD_DELAY_OVERRIDE=100",
-		"MASTER_SOCKET="+s.hap.MasterSocket, "STATS_SOCKET="+s.hap.Socket, "STATE_FILE="+s.hap.StateFile)
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	s := &env{t: t, hap: st, dpURL: st.DataplaneURL, passFile: st.PasswordFile, statsPort: st.StatsPort,
+		httpPort: haproxytest.FreePort(t), appIDPort: haproxytest.FreePort(t)}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		st.Close()
 		if t.Failed() {
-			t.Logf("dataplaneapi log:\n%s", logs.String())
+			t.Logf("dataplaneapi log:\n%s", st.DataplaneAPILog())
 		}
 	})
-	s.dpURL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	s.passFile = filepath.Join(dir, "dpapi.pass")
-	_ = os.WriteFile(s.passFile, []byte("adminpwd\n"), 0o600)
-	waitUntil(t, "data plane api", 20*time.Second, func() bool {
-		req, _ := http.NewRequest("GET", s.dpURL+"/v2/services/haproxy/configuration/version", nil)
-		req.SetBasicAuth("admin", "adminpwd")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-
 	base := 30000 + (os.Getpid()%200)*50
 	s.sim = marathontest.New(marathontest.Options{ServicePortMin: base, ServicePortMax: base + 49})
 	if err := s.sim.Start(); err != nil {
@@ -180,7 +97,7 @@ log:
 
 // cli runs marathon-dataplane with the stack's flags and returns its exit
 // code and output.
-func (s *stack) cli(args ...string) (int, string) {
+func (s *env) cli(args ...string) (int, string) {
 	s.t.Helper()
 	args = append(args, "--marathon", s.sim.URL(), "--group", "*",
 		"--dataplane-url", s.dpURL, "--dataplane-password-file", s.passFile,
@@ -201,7 +118,7 @@ func (s *stack) cli(args ...string) (int, string) {
 	return code, string(out)
 }
 
-func (s *stack) mustSync() string {
+func (s *env) mustSync() string {
 	s.t.Helper()
 	code, out := s.cli("sync")
 	if code != 0 {
@@ -211,7 +128,7 @@ func (s *stack) mustSync() string {
 }
 
 // dp GETs a Data Plane API path and decodes JSON into out.
-func (s *stack) dp(path string, out any) {
+func (s *env) dp(path string, out any) {
 	s.t.Helper()
 	req, _ := http.NewRequest("GET", s.dpURL+"/v2"+path, nil)
 	req.SetBasicAuth("admin", "adminpwd")
@@ -227,7 +144,7 @@ func (s *stack) dp(path string, out any) {
 
 // reloadCounter is the highest reload id counter the API reports; it moves
 // with every reload the API performs.
-func (s *stack) reloadCounter() int {
+func (s *env) reloadCounter() int {
 	s.t.Helper()
 	var reloads []struct {
 		ID     string `json:"id"`
@@ -245,7 +162,7 @@ func (s *stack) reloadCounter() int {
 	return best
 }
 
-func (s *stack) version() int {
+func (s *env) version() int {
 	var v int
 	s.dp("/services/haproxy/configuration/version", &v)
 	return v

@@ -9,7 +9,7 @@ import (
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 )
 
-func deploy(t *testing.T, s *stack, apps ...marathon.App) {
+func deploy(t *testing.T, s *env, apps ...marathon.App) {
 	t.Helper()
 	for _, a := range apps {
 		if _, err := s.sim.CreateApp(a); err != nil {
@@ -19,7 +19,7 @@ func deploy(t *testing.T, s *stack, apps ...marathon.App) {
 	waitDeployments(t, s)
 }
 
-func waitDeployments(t *testing.T, s *stack) {
+func waitDeployments(t *testing.T, s *env) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -28,7 +28,7 @@ func waitDeployments(t *testing.T, s *stack) {
 	}
 }
 
-func servicePort(t *testing.T, s *stack, id string) int {
+func servicePort(t *testing.T, s *env, id string) int {
 	t.Helper()
 	a, ok := s.sim.App(id)
 	if !ok || len(a.PortDefinitions) == 0 {
@@ -37,7 +37,7 @@ func servicePort(t *testing.T, s *stack, id string) int {
 	return a.PortDefinitions[0].Port
 }
 
-func taskIDs(s *stack, id string) map[string]bool {
+func taskIDs(s *env, id string) map[string]bool {
 	a, _ := s.sim.App(id)
 	out := map[string]bool{}
 	for _, t := range a.Tasks {

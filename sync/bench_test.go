@@ -1,0 +1,66 @@
+package sync
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+)
+
+// syntheticApps returns n host-networking apps with 5 tasks each, every
+// third one with a vhost and every fifth with a path.
+func syntheticApps(n int) []marathon.App {
+	apps := make([]marathon.App, n)
+	for i := range apps {
+		labels := map[string]string{"HAPROXY_GROUP": "external"}
+		if i%3 == 0 {
+			labels["HAPROXY_0_VHOST"] = fmt.Sprintf("app%d.example.com", i)
+		}
+		if i%15 == 0 {
+			labels["HAPROXY_0_PATH"] = "/api"
+		}
+		a := marathon.App{ID: fmt.Sprintf("/team%d/app%d", i%50, i), Instances: 5, Labels: labels,
+			PortDefinitions: []marathon.PortDefinition{{Port: 10000 + i}}}
+		for t := 0; t < 5; t++ {
+			a.Tasks = append(a.Tasks, marathon.Task{ID: fmt.Sprintf("t%d.%d", i, t), Host: fmt.Sprintf("10.0.%d.%d", t, i%250),
+				Ports: []int{20000 + i%30000}, State: marathon.TaskRunning})
+		}
+		apps[i] = a
+	}
+	return apps
+}
+
+func BenchmarkBuildDesired(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		apps := syntheticApps(n)
+		cfg := DefaultConfig()
+		cfg.Groups = []string{"external"}
+		b.Run(fmt.Sprintf("apps=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				BuildDesired(apps, cfg, fakeResolver{}, nil)
+			}
+		})
+	}
+}
+
+// BenchmarkDiffOneTaskChanged is the per-event cost today: a full diff of
+// the whole state when one task moved.
+func BenchmarkDiffOneTaskChanged(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		apps := syntheticApps(n)
+		cfg := DefaultConfig()
+		cfg.Groups = []string{"external"}
+		current := BuildDesired(apps, cfg, fakeResolver{}, nil).State
+		apps[n/2].Tasks[0].Ports[0]++
+		desired := BuildDesired(apps, cfg, fakeResolver{}, nil).State
+		b.Run(fmt.Sprintf("apps=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if p := Diff(current, desired); len(p.Steps) != 2 {
+					b.Fatalf("want 2 steps, got %d", len(p.Steps))
+				}
+			}
+		})
+	}
+}
