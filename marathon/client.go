@@ -1,405 +1,312 @@
 package marathon
 
 import (
-	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-resty/resty/v2"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
-// Sentinel errors.
-var (
-	ErrUnreachable     = errors.New("marathon unreachable")
-	ErrNotFound        = errors.New("not found")
-	ErrConflict        = errors.New("conflict (app locked by a deployment)")
-	ErrUnauthorized    = errors.New("unauthorized")
-	ErrInvalidResponse = errors.New("invalid response from marathon")
+// Defaults, taken from marathon-lb where it had one.
+const (
+	DefaultConnectTimeout   = 3 * time.Second
+	DefaultTimeout          = 46 * time.Second // marathon-lb's read timeout
+	DefaultMaxResponseBytes = 256 << 20
+	DefaultUserAgent        = "marathon-dataplane"
+	// maxRedirects: Marathon 1.7+ redirects /v2/events on a non-leader once;
+	// a few more hops allow a proxy in front, and a loop still ends.
+	maxRedirects = 5
 )
 
-// APIError is a non-2xx answer from Marathon.
-type APIError struct {
-	Method  string
-	URL     string
-	Status  int
-	Message string
-	Details json.RawMessage
-}
-
-func (e *APIError) Error() string {
-	return fmt.Sprintf("marathon %s %s: %d %s: %s", e.Method, e.URL, e.Status, http.StatusText(e.Status), e.Message)
-}
-
-// Is maps the status to the sentinels.
-func (e *APIError) Is(target error) bool {
-	switch target {
-	case ErrNotFound:
-		return e.Status == http.StatusNotFound
-	case ErrConflict:
-		return e.Status == http.StatusConflict
-	case ErrUnauthorized:
-		return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
-	}
-	return false
-}
-
-// Config configures a Client.
+// Config configures a Client. Password and DCOSToken are secrets: Config
+// redacts them when printed or logged.
 type Config struct {
-	// URLs are tried in order; the one that last answered is tried first.
-	URLs                          []string
-	User, Password                string
-	DCOSToken                     string
-	CACertFile                    string
-	InsecureSkipVerify            bool
+	// URLs are base URLs (http or https, optionally with a path prefix, e.g.
+	// https://dcos/marathon). REST calls start at the one that last answered
+	// and fail over in order. Credentials embedded as user:pass@ are moved to
+	// basic auth (unless User or DCOSToken is set) and removed from the URL,
+	// so they never appear in an error or a log line.
+	URLs []string
+	// User and Password enable HTTP basic auth.
+	User, Password string
+	// DCOSToken, if set, is sent as "Authorization: token=<DCOSToken>" and
+	// takes priority over basic auth.
+	DCOSToken string
+	// CACertFile is a PEM bundle to verify Marathon's certificate. Empty
+	// means the system roots: unlike marathon-lb, which turned verification
+	// off without a CA file, verification is off only with InsecureSkipVerify.
+	CACertFile         string
+	InsecureSkipVerify bool
+	// ClientCertFile and ClientKeyFile enable mTLS. ClientKeyFile may be
+	// empty when ClientCertFile holds both the certificate and the key.
 	ClientCertFile, ClientKeyFile string
-	ConnectTimeout                time.Duration // default 3s
-	Timeout                       time.Duration // default 46s (marathon-lb's read timeout)
-	MaxResponseBytes              int64         // default 256 MiB
-	UserAgent                     string
-	Logger                        *zap.Logger
+	ConnectTimeout                time.Duration // dial and TLS handshake; default 3s
+	Timeout                       time.Duration // whole REST request, and response headers of Stream; default 46s
+	MaxResponseBytes              int64         // default 256 MiB; a larger REST body is an error
+	UserAgent                     string        // default "marathon-dataplane"
+	Logger                        *zap.Logger   // nil = zap.NewNop()
+}
+
+// String keeps secrets out of %v and %+v.
+func (c Config) String() string {
+	return fmt.Sprintf("marathon.Config{URLs:%v User:%q Password:%s DCOSToken:%s CACertFile:%q InsecureSkipVerify:%t Timeout:%s}",
+		redactURLs(c.URLs), c.User, redacted(c.Password), redacted(c.DCOSToken), c.CACertFile, c.InsecureSkipVerify, c.Timeout)
+}
+
+// MarshalLogObject keeps secrets out of zap.Any(cfg).
+func (c Config) MarshalLogObject(enc zapcore.ObjectEncoder) error {
+	enc.AddString("urls", strings.Join(redactURLs(c.URLs), ","))
+	enc.AddString("user", c.User)
+	enc.AddString("password", redacted(c.Password))
+	enc.AddString("dcosToken", redacted(c.DCOSToken))
+	enc.AddString("caCertFile", c.CACertFile)
+	enc.AddBool("insecureSkipVerify", c.InsecureSkipVerify)
+	enc.AddDuration("timeout", c.Timeout)
+	return nil
+}
+
+// redactURLs hides passwords embedded in URLs (user:pass@host).
+func redactURLs(in []string) []string {
+	out := make([]string, len(in))
+	for i, s := range in {
+		if u, err := url.Parse(s); err == nil {
+			out[i] = u.Redacted()
+		} else if strings.Contains(s, "@") {
+			out[i] = "[unparseable URL with credentials]"
+		} else {
+			out[i] = s
+		}
+	}
+	return out
+}
+
+func redacted(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return "[REDACTED]"
 }
 
 // Client is a Marathon REST and event-stream client, safe for concurrent use.
 type Client struct {
-	cfg  Config
-	http *resty.Client
+	urls      []string // validated, no trailing '/', no userinfo
+	authValue string   // the Authorization header value, "" for none
+	maxBody   int64
+	userAgent string
+	log       *zap.Logger
+	rest      *resty.Client
 	// stream has no overall timeout: an event stream lives for hours.
 	stream *http.Client
-	log    *zap.Logger
 
 	mu        sync.Mutex
-	preferred int
+	preferred int // index into urls of the URL REST calls try first
 }
 
-// New validates cfg and returns a Client.
+// New validates cfg (URLs, TLS files) and returns a Client. It does no I/O
+// beyond reading the certificate files.
 func New(cfg Config) (*Client, error) {
-	if len(cfg.URLs) == 0 {
-		return nil, errors.New("marathon: at least one URL is required")
-	}
-	for i, u := range cfg.URLs {
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return nil, fmt.Errorf("marathon url %q: want http(s)://host:port", u)
-		}
-		cfg.URLs[i] = strings.TrimRight(u, "/")
-	}
 	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = 3 * time.Second
+		cfg.ConnectTimeout = DefaultConnectTimeout
 	}
 	if cfg.Timeout <= 0 {
-		cfg.Timeout = 46 * time.Second
+		cfg.Timeout = DefaultTimeout
 	}
 	if cfg.MaxResponseBytes <= 0 {
-		cfg.MaxResponseBytes = 256 << 20
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
 	if cfg.UserAgent == "" {
-		cfg.UserAgent = "marathon-dataplane"
+		cfg.UserAgent = DefaultUserAgent
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	tlsCfg := &tls.Config{InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // opt-in flag
-	if cfg.CACertFile != "" {
-		pem, err := os.ReadFile(cfg.CACertFile)
-		if err != nil {
-			return nil, fmt.Errorf("marathon ca cert: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("marathon ca cert %s: no PEM certificate found", cfg.CACertFile)
-		}
-		tlsCfg.RootCAs = pool
+	urls, embedded, err := cleanURLs(cfg.URLs)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.ClientCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.ClientCertFile, cfg.ClientKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("marathon client cert: %w", err)
-		}
-		tlsCfg.Certificates = []tls.Certificate{cert}
+	if embedded != nil && cfg.User == "" && cfg.DCOSToken == "" {
+		cfg.User = embedded.Username()
+		cfg.Password, _ = embedded.Password()
+	}
+	tlsCfg, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		urls:      urls,
+		authValue: authorization(cfg),
+		maxBody:   cfg.MaxResponseBytes,
+		userAgent: cfg.UserAgent,
+		log:       cfg.Logger,
 	}
 	transport := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSClientConfig:       tlsCfg,
 		TLSHandshakeTimeout:   cfg.ConnectTimeout,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: cfg.Timeout,
+		MaxIdleConnsPerHost:   4,
+		// Below Jetty's 30 s idle timeout: a write sent on a connection the
+		// server is closing would end as ErrOutcomeUnknown.
+		IdleConnTimeout: 25 * time.Second,
 	}
-	h := resty.New().SetTransport(transport).SetTimeout(cfg.Timeout).
-		SetHeader("Accept", "application/json").SetHeader("User-Agent", cfg.UserAgent).
-		SetResponseBodyLimit(int(cfg.MaxResponseBytes)).SetDisableWarn(true)
-	c := &Client{cfg: cfg, http: h, log: cfg.Logger, stream: &http.Client{Transport: transport}}
+	c.stream = &http.Client{Transport: transport, CheckRedirect: c.checkRedirect}
+	restHTTP := &http.Client{Transport: transport, CheckRedirect: c.checkRedirect, Timeout: cfg.Timeout}
+	c.rest = resty.NewWithClient(restHTTP).
+		SetLogger(restyLogger{cfg.Logger}).
+		SetResponseBodyLimit(int(min(cfg.MaxResponseBytes, math.MaxInt))).
+		SetHeader("User-Agent", cfg.UserAgent)
 	return c, nil
 }
 
-// ParseCredentials splits "user:pass" on the first ':' (marathon-lb
-// rejected passwords containing ':'; we accept them).
-func ParseCredentials(s string) (string, string, error) {
-	user, pass, ok := strings.Cut(s, ":")
-	if !ok || user == "" {
-		return "", "", errors.New("credentials must be in user:pass format")
+// cleanURLs validates the base URLs and strips userinfo from them; it
+// returns the first userinfo found so New can use it as basic auth.
+func cleanURLs(in []string) ([]string, *url.Userinfo, error) {
+	if len(in) == 0 {
+		return nil, nil, errors.New("marathon: at least one URL is required")
 	}
-	return user, pass, nil
+	out := make([]string, 0, len(in))
+	var embedded *url.Userinfo
+	for i, raw := range in {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil {
+			// url.Error quotes the input, which may hold a password.
+			return nil, nil, fmt.Errorf("marathon URL #%d: not a valid URL", i+1)
+		}
+		if u.User != nil && embedded == nil {
+			embedded = u.User
+		}
+		u.User = nil
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, nil, fmt.Errorf("marathon URL %q: want http(s)://host[:port][/prefix]", u.Redacted())
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			return nil, nil, fmt.Errorf("marathon URL %q: a base URL takes no query or fragment", u.Redacted())
+		}
+		out = append(out, strings.TrimRight(u.String(), "/"))
+	}
+	return out, embedded, nil
 }
 
-// ReadCredentialFile reads user:pass from the first line of path; an empty
-// line means no authentication.
-func ReadCredentialFile(path string) (string, string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", "", fmt.Errorf("credential file: %w", err)
+func tlsConfig(cfg Config) (*tls.Config, error) {
+	tc := &tls.Config{InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // explicit opt-in
+	if cfg.CACertFile != "" {
+		pem, err := os.ReadFile(cfg.CACertFile)
+		if err != nil {
+			return nil, fmt.Errorf("marathon CA certificate: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("marathon CA certificate %s: no PEM certificate found", cfg.CACertFile)
+		}
+		tc.RootCAs = pool
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	line := ""
-	if sc.Scan() {
-		line = strings.TrimRight(sc.Text(), "\r")
+	switch {
+	case cfg.ClientCertFile != "":
+		keyFile := cfg.ClientKeyFile
+		if keyFile == "" {
+			keyFile = cfg.ClientCertFile
+		}
+		cert, err := tls.LoadX509KeyPair(cfg.ClientCertFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("marathon client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	case cfg.ClientKeyFile != "":
+		return nil, errors.New("marathon client key given without a client certificate")
 	}
-	if err := sc.Err(); err != nil {
-		return "", "", fmt.Errorf("credential file %s: %w", path, err)
-	}
-	if line == "" {
-		return "", "", nil
-	}
-	u, p, err := ParseCredentials(line)
-	if err != nil {
-		return "", "", fmt.Errorf("credential file %s: %w", path, err)
-	}
-	return u, p, nil
+	return tc, nil
 }
 
-// URLs returns the configured base URLs in their original order.
-func (c *Client) URLs() []string { return append([]string(nil), c.cfg.URLs...) }
-
-// CurrentURL is the base URL tried first.
-func (c *Client) CurrentURL() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cfg.URLs[c.preferred]
+// authorization computes the Authorization header once: DC/OS token first,
+// then basic auth, as marathon-lb ranks them.
+func authorization(cfg Config) string {
+	switch {
+	case cfg.DCOSToken != "":
+		return "token=" + cfg.DCOSToken
+	case cfg.User != "":
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.User+":"+cfg.Password))
+	}
+	return ""
 }
 
 func (c *Client) authorize(h http.Header) {
-	switch {
-	case c.cfg.DCOSToken != "":
-		h.Set("Authorization", "token="+c.cfg.DCOSToken)
-	case c.cfg.User != "":
-		req, _ := http.NewRequest("GET", "http://x", nil)
-		req.SetBasicAuth(c.cfg.User, c.cfg.Password)
-		h.Set("Authorization", req.Header.Get("Authorization"))
+	if c.authValue != "" {
+		h.Set("Authorization", c.authValue)
 	}
 }
 
-// failover reports whether a status means "try the next Marathon": 503 is
-// what Marathon answers without a leader. marathon-lb failed over only on
-// connection errors; moving on here avoids a useless error during elections.
-func failover(status int) bool {
-	return status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout
-}
-
-// do sends a request to the preferred URL, moving on through the others on
-// connection errors, timeouts and 502/503/504. It decodes a 2xx JSON answer
-// into out.
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
-	c.mu.Lock()
-	start := c.preferred
-	c.mu.Unlock()
-	n := len(c.cfg.URLs)
-	var causes []string
-	var lastErr error
-	for i := 0; i < n; i++ {
-		idx := (start + i) % n
-		base := c.cfg.URLs[idx]
-		req := c.http.R().SetContext(ctx).SetQueryParamsFromValues(query)
-		c.authorize(req.Header)
-		if body != nil {
-			req.SetHeader("Content-Type", "application/json").SetBody(body)
-		}
-		resp, err := req.Execute(method, base+path)
-		if err != nil {
-			if ctx.Err() != nil {
-				return fmt.Errorf("marathon %s %s: %w", method, path, ctx.Err())
-			}
-			if errors.Is(err, resty.ErrResponseBodyTooLarge) {
-				return fmt.Errorf("marathon %s %s%s: %w: body larger than %d bytes", method, base, path, ErrInvalidResponse, c.cfg.MaxResponseBytes)
-			}
-			lastErr = err
-			causes = append(causes, fmt.Sprintf("%s: %v", base, err))
-			c.log.Warn("marathon request failed; trying the next URL", zap.String("url", base), zap.String("path", path), zap.Error(err))
-			continue
-		}
-		if failover(resp.StatusCode()) {
-			lastErr = apiError(method, base+path, resp)
-			causes = append(causes, fmt.Sprintf("%s: %d", base, resp.StatusCode()))
-			c.log.Warn("marathon answered unavailable; trying the next URL", zap.String("url", base), zap.Int("status", resp.StatusCode()))
-			continue
-		}
-		if idx != start {
-			c.mu.Lock()
-			c.preferred = idx
-			c.mu.Unlock()
-			c.log.Info("marathon failover", zap.String("url", base))
-		}
-		if resp.StatusCode() >= 300 {
-			return apiError(method, base+path, resp)
-		}
-		if out != nil {
-			if err := json.Unmarshal(resp.Body(), out); err != nil {
-				return fmt.Errorf("marathon %s %s%s: %w: %v", method, base, path, ErrInvalidResponse, err)
-			}
-		}
+// checkRedirect re-sends credentials to configured Marathon hosts. Go drops
+// Authorization when a redirect changes host, but Marathon 1.7+ redirects
+// /v2/events from a non-leader to the leader, and marathon-lb (curl) sent the
+// credentials along. Hosts outside the configured list, or a downgrade from
+// https to http, get no credentials: a redirect must not leak them.
+func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects {
+		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+	}
+	if c.authValue == "" || req.Header.Get("Authorization") != "" {
 		return nil
 	}
-	return fmt.Errorf("marathon %s %s: %w: every URL failed (%s): %w", method, path, ErrUnreachable, strings.Join(causes, "; "), lastErr)
+	prev := via[len(via)-1].URL
+	if prev.Scheme == "https" && req.URL.Scheme != "https" {
+		c.log.Warn("marathon redirect downgrades to http; credentials not forwarded", zap.String("to", req.URL.Redacted()))
+		return nil
+	}
+	if slices.Contains(c.hosts(), strings.ToLower(req.URL.Host)) {
+		c.authorize(req.Header)
+		return nil
+	}
+	c.log.Warn("marathon redirect to a host that is not configured; credentials not forwarded", zap.String("to", req.URL.Redacted()))
+	return nil
 }
 
-func apiError(method, u string, resp *resty.Response) *APIError {
-	e := &APIError{Method: method, URL: u, Status: resp.StatusCode()}
-	var b APIErrorBody
-	if json.Unmarshal(resp.Body(), &b) == nil && b.Message != "" {
-		e.Message, e.Details = b.Message, b.Details
-	} else {
-		e.Message = strings.TrimSpace(string(resp.Body()))
-		if len(e.Message) > 200 {
-			e.Message = e.Message[:200] + "…"
+func (c *Client) hosts() []string {
+	out := make([]string, 0, len(c.urls))
+	for _, s := range c.urls {
+		if u, err := url.Parse(s); err == nil {
+			out = append(out, strings.ToLower(u.Host))
 		}
 	}
-	return e
+	return out
 }
 
-func appPath(id string) string { return "/v2/apps/" + strings.TrimPrefix(id, "/") }
+// URLs returns the configured base URLs in their original order (without
+// embedded credentials); event-stream rotation uses this order.
+func (c *Client) URLs() []string { return slices.Clone(c.urls) }
 
-func forceQuery(force bool) url.Values {
-	q := url.Values{}
-	if force {
-		q.Set("force", "true")
-	}
-	return q
+// CurrentURL is the base URL REST calls try first.
+func (c *Client) CurrentURL() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.urls[c.preferred]
 }
 
-// Apps returns every app with its tasks and deployments.
-func (c *Client) Apps(ctx context.Context) ([]App, error) {
-	var out struct {
-		Apps *[]App `json:"apps"`
-	}
-	if err := c.do(ctx, "GET", "/v2/apps", url.Values{"embed": {"apps.tasks", "apps.deployments"}}, nil, &out); err != nil {
-		return nil, err
-	}
-	if out.Apps == nil {
-		return nil, fmt.Errorf("marathon GET /v2/apps: %w: no \"apps\" field", ErrInvalidResponse)
-	}
-	return *out.Apps, nil
+// restyLogger sends resty's own messages to zap instead of stderr.
+type restyLogger struct{ l *zap.Logger }
+
+func (r restyLogger) Errorf(format string, v ...any) {
+	r.l.Error("resty", zap.String("detail", strings.TrimSpace(fmt.Sprintf(format, v...))))
 }
 
-// App returns one app with its tasks.
-func (c *Client) App(ctx context.Context, id string) (App, error) {
-	var out AppSingle
-	err := c.do(ctx, "GET", appPath(id), url.Values{"embed": {"app.tasks"}}, nil, &out)
-	return out.App, err
+func (r restyLogger) Warnf(format string, v ...any) {
+	r.l.Warn("resty", zap.String("detail", strings.TrimSpace(fmt.Sprintf(format, v...))))
 }
 
-// Tasks returns every task.
-func (c *Client) Tasks(ctx context.Context) ([]Task, error) {
-	var out TaskList
-	err := c.do(ctx, "GET", "/v2/tasks", nil, nil, &out)
-	return out.Tasks, err
-}
-
-// AppTasks returns the tasks of one app.
-func (c *Client) AppTasks(ctx context.Context, id string) ([]Task, error) {
-	var out TaskList
-	err := c.do(ctx, "GET", appPath(id)+"/tasks", nil, nil, &out)
-	return out.Tasks, err
-}
-
-// Info is GET /v2/info.
-func (c *Client) Info(ctx context.Context) (Info, error) {
-	var out Info
-	err := c.do(ctx, "GET", "/v2/info", nil, nil, &out)
-	return out, err
-}
-
-// Leader returns the current leader's host:port.
-func (c *Client) Leader(ctx context.Context) (string, error) {
-	var out Leader
-	err := c.do(ctx, "GET", "/v2/leader", nil, nil, &out)
-	return out.Leader, err
-}
-
-// Ping checks that Marathon answers /ping.
-func (c *Client) Ping(ctx context.Context) error {
-	return c.do(ctx, "GET", "/ping", nil, nil, nil)
-}
-
-// CreateApp posts a new app and returns it as Marathon stored it.
-func (c *Client) CreateApp(ctx context.Context, app App) (App, error) {
-	var out App
-	err := c.do(ctx, "POST", "/v2/apps", nil, app, &out)
-	return out, err
-}
-
-// UpdateApp PUTs body (an App or a partial map) to the app.
-func (c *Client) UpdateApp(ctx context.Context, id string, body any, force bool) (DeploymentResult, error) {
-	var out DeploymentResult
-	err := c.do(ctx, "PUT", appPath(id), forceQuery(force), body, &out)
-	return out, err
-}
-
-// PatchApp PATCHes the app.
-func (c *Client) PatchApp(ctx context.Context, id string, body any, force bool) (DeploymentResult, error) {
-	var out DeploymentResult
-	err := c.do(ctx, "PATCH", appPath(id), forceQuery(force), body, &out)
-	return out, err
-}
-
-// ScaleApp sets the app's instance count.
-func (c *Client) ScaleApp(ctx context.Context, id string, instances int, force bool) (DeploymentResult, error) {
-	return c.UpdateApp(ctx, id, map[string]int{"instances": instances}, force)
-}
-
-// DeleteApp destroys the app.
-func (c *Client) DeleteApp(ctx context.Context, id string, force bool) (DeploymentResult, error) {
-	var out DeploymentResult
-	err := c.do(ctx, "DELETE", appPath(id), forceQuery(force), nil, &out)
-	return out, err
-}
-
-// KillTask kills one task; with scale the app shrinks instead of
-// replacing it.
-func (c *Client) KillTask(ctx context.Context, appID, taskID string, scale bool) error {
-	q := url.Values{"scale": {strconv.FormatBool(scale)}}
-	return c.do(ctx, "DELETE", appPath(appID)+"/tasks/"+url.PathEscape(taskID), q, nil, nil)
-}
-
-// KillTasks kills several tasks of any apps.
-func (c *Client) KillTasks(ctx context.Context, taskIDs []string, scale bool) error {
-	q := url.Values{"scale": {strconv.FormatBool(scale)}}
-	return c.do(ctx, "POST", "/v2/tasks/delete", q, map[string][]string{"ids": taskIDs}, nil)
-}
-
-// Deployments lists running deployments.
-func (c *Client) Deployments(ctx context.Context) ([]Deployment, error) {
-	var out []Deployment
-	err := c.do(ctx, "GET", "/v2/deployments", nil, nil, &out)
-	return out, err
-}
-
-// DeleteDeployment rolls a deployment back (or, with force, just stops it).
-func (c *Client) DeleteDeployment(ctx context.Context, id string, force bool) (DeploymentResult, error) {
-	var out DeploymentResult
-	err := c.do(ctx, "DELETE", "/v2/deployments/"+url.PathEscape(id), forceQuery(force), nil, &out)
-	return out, err
+func (r restyLogger) Debugf(format string, v ...any) {
+	r.l.Debug("resty", zap.String("detail", strings.TrimSpace(fmt.Sprintf(format, v...))))
 }
