@@ -25,6 +25,7 @@ type ConfigAPI interface {
 	StartTransaction(ctx context.Context, version int64) (*dataplane.Tx, error)
 	ReplaceServer(ctx context.Context, version int64, backend string, s dataplane.Server) (dataplane.WriteResult, error)
 	WaitReload(ctx context.Context, id string) (dataplane.Reload, error)
+	CleanupTransactions(ctx context.Context) (int, error)
 }
 
 // ReadCurrent reads the objects this tool owns, and the ports bound by

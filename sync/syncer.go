@@ -77,6 +77,14 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 	}
 	var r Result
 	var err error
+	// Failed and outdated transactions (ours from a crash, or anyone's)
+	// stay listed until deleted; clearing them is cheap and keeps the API's
+	// transaction directory from growing.
+	if n, err := s.API.CleanupTransactions(ctx); err != nil {
+		s.log().Warn("could not clean up failed or outdated transactions", zap.Error(err))
+	} else if n > 0 {
+		s.log().Info("deleted failed or outdated transactions", zap.Int("count", n))
+	}
 	for i := 1; i <= attempts; i++ {
 		start := time.Now()
 		r, err = s.Plan(ctx)

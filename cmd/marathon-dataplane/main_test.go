@@ -1,0 +1,46 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestFlagErrorsExitWithOneAndSayWhy(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sync"}, "--group is required"},
+		{[]string{"plan", "--group", "*", "--log-format", "xml"}, "--log-format"},
+		{[]string{"plan", "--group", "*", "--log-level", "loud"}, "--log-level"},
+		{[]string{"plan", "--group", "*", "--http-bind", "80"}, "--http-bind"},
+		{[]string{"plan", "--group", "*", "--min-serv-port-ip-per-task", "0"}, "--min-serv-port-ip-per-task"},
+		{[]string{"plan", "--group", "*", "--marathon", "ftp://x"}, "marathon URL"},
+		{[]string{"plan", "--group", "*", "--auth-credentials", "nopassword"}, "user:pass"},
+		{[]string{"plan", "--group", "*", "-o", "yaml"}, "--output"},
+		{[]string{"plan", "--group", "*", "--dataplane-password-file", "/nonexistent"}, "--dataplane-password-file"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(context.Background(), append([]string{"marathon-dataplane"}, tt.args...), &out, &errOut)
+			if code != exitFailed {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitFailed, errOut.String())
+			}
+			if !strings.Contains(errOut.String(), tt.want) {
+				t.Fatalf("stderr does not mention %q:\n%s", tt.want, errOut.String())
+			}
+		})
+	}
+}
+
+func TestUnreachableMarathonExitsOne(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"marathon-dataplane", "sync", "--group", "*",
+		"--marathon", "http://127.0.0.1:1", "--dataplane-url", "http://127.0.0.1:1", "--marathon-timeout", "1s"}, &out, &errOut)
+	if code != exitFailed || !strings.Contains(errOut.String(), "marathon") {
+		t.Fatalf("exit %d\n%s", code, errOut.String())
+	}
+}
