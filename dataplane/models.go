@@ -81,6 +81,13 @@ type Server struct {
 	Backup          string `json:"backup,omitempty"`
 	SSL             string `json:"ssl,omitempty"`
 	Verify          string `json:"verify,omitempty"`
+	// Agent checks; agent-check, agent-addr and agent-send are among the
+	// fields a PUT outside a transaction applies at runtime (notes §4.1).
+	AgentCheck string `json:"agent-check,omitempty"`
+	AgentAddr  string `json:"agent-addr,omitempty"`
+	AgentSend  string `json:"agent-send,omitempty"`
+	AgentPort  *int64 `json:"agent-port,omitempty"`
+	AgentInter *int64 `json:"agent-inter,omitempty"`
 }
 
 // Frontend is models.Frontend.

@@ -4,15 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 )
 
 // Tx is an open Data Plane API transaction. Writes inside it answer 202
-// and are applied only by Commit.
+// with the bare object, change only the transaction's copy, and are applied
+// by Commit. Reads with txID = tx.ID see that copy.
 type Tx struct {
 	ID string
 	// Version is the configuration version the transaction is based on.
@@ -20,17 +23,30 @@ type Tx struct {
 	c       *Client
 }
 
-// StartTransaction opens a transaction at version.
+// cleanupTimeout bounds the DELETE of a transaction after a failure; it
+// runs on a fresh context so a cancelled caller still cleans up.
+const cleanupTimeout = 10 * time.Second
+
+// StartTransaction opens a transaction at version (409 when stale, 429
+// when 20 are already in progress).
 func (c *Client) StartTransaction(ctx context.Context, version int64) (*Tx, error) {
 	var t Transaction
 	q := url.Values{"version": {strconv.FormatInt(version, 10)}}
 	if _, err := c.Do(ctx, "POST", svc+"/transactions", q, nil, &t); err != nil {
-		return nil, fmt.Errorf("start transaction: %w", err)
+		return nil, fmt.Errorf("start transaction at version %d: %w", version, err)
 	}
-	return &Tx{ID: t.ID, Version: version, c: c}, nil
+	if t.ID == "" {
+		return nil, errors.New("start transaction: answer has no id")
+	}
+	base := t.Version
+	if base == 0 {
+		base = version
+	}
+	return &Tx{ID: t.ID, Version: base, c: c}, nil
 }
 
-// Transactions lists transactions, optionally by status.
+// Transactions lists transactions, optionally by status (in_progress,
+// failed, outdated; "" = all).
 func (c *Client) Transactions(ctx context.Context, status string) ([]Transaction, error) {
 	var out []Transaction
 	q := url.Values{}
@@ -41,39 +57,60 @@ func (c *Client) Transactions(ctx context.Context, status string) ([]Transaction
 	return out, err
 }
 
-// DeleteTransaction removes a transaction.
+// DeleteTransaction removes a transaction of any status (204).
 func (c *Client) DeleteTransaction(ctx context.Context, id string) error {
 	_, err := c.Do(ctx, "DELETE", svc+"/transactions/"+url.PathEscape(id), nil, nil, nil)
 	return err
 }
 
-// CleanupTransactions deletes failed and outdated transactions (they stay
-// listed until deleted; raw POST failures leave failed ones too).
+// CleanupTransactions deletes every failed and outdated transaction: they
+// stay listed until deleted, and failed raw POSTs leave failed ones too
+// (notes §3, §10.5). It returns how many it deleted.
 func (c *Client) CleanupTransactions(ctx context.Context) (int, error) {
+	txs, err := c.Transactions(ctx, "")
+	if err != nil {
+		return 0, err
+	}
 	n := 0
-	for _, status := range []string{TransactionFailed, TransactionOutdated} {
-		txs, err := c.Transactions(ctx, status)
-		if err != nil {
+	for _, t := range txs {
+		if t.Status != TransactionFailed && t.Status != TransactionOutdated {
+			continue
+		}
+		if err := c.DeleteTransaction(ctx, t.ID); err != nil {
+			if errors.Is(err, ErrNotFound) {
+				continue // someone else cleaned it up
+			}
 			return n, err
 		}
-		for _, t := range txs {
-			if t.Status != status {
-				continue
-			}
-			if err := c.DeleteTransaction(ctx, t.ID); err != nil && !errors.Is(err, ErrNotFound) {
-				return n, err
-			}
-			n++
-		}
+		c.log.Info("deleted stale transaction", zap.String("transaction", t.ID), zap.String("status", t.Status))
+		n++
 	}
 	return n, nil
 }
 
-// Commit applies the transaction. A 202 carries the scheduled ReloadID.
+// Commit applies the transaction: 202 with the scheduled ReloadID (it does
+// not wait). An invalid configuration answers 400 and leaves the
+// transaction failed; an outdated or failed one answers 406; a version
+// moved by a write outside transactions answers 409.
 func (tx *Tx) Commit(ctx context.Context) (WriteResult, error) {
-	resp, err := tx.c.Do(ctx, "PUT", svc+"/transactions/"+url.PathEscape(tx.ID), nil, nil, nil)
+	return tx.commit(ctx, false)
+}
+
+// CommitForceReload commits and reloads inside the request (200, no
+// ReloadID). A failed reload answers 400 "Reload failed: …", which matches
+// ErrReloadFailed; the version has moved anyway (notes §4.3).
+func (tx *Tx) CommitForceReload(ctx context.Context) (WriteResult, error) {
+	return tx.commit(ctx, true)
+}
+
+func (tx *Tx) commit(ctx context.Context, force bool) (WriteResult, error) {
+	var q url.Values
+	if force {
+		q = url.Values{"force_reload": {"true"}}
+	}
+	resp, err := tx.c.Do(ctx, "PUT", svc+"/transactions/"+url.PathEscape(tx.ID), q, nil, nil)
 	if err != nil {
-		return WriteResult{}, err
+		return WriteResult{}, fmt.Errorf("commit transaction %s: %w", tx.ID, err)
 	}
 	return writeResult(resp), nil
 }
@@ -81,177 +118,36 @@ func (tx *Tx) Commit(ctx context.Context) (WriteResult, error) {
 // Delete discards the transaction.
 func (tx *Tx) Delete(ctx context.Context) error { return tx.c.DeleteTransaction(ctx, tx.ID) }
 
-func (tx *Tx) write(ctx context.Context, method, path string, q url.Values, body any) error {
-	q.Set("transaction_id", tx.ID)
-	_, err := tx.c.Do(ctx, method, svc+"/configuration/"+path, q, body, nil)
-	return err
-}
-
-func parent(kind, name string) url.Values {
-	return url.Values{"parent_type": {kind}, "parent_name": {name}}
-}
-
-func idx(i int64) string { return strconv.FormatInt(i, 10) }
-
-// CreateBackend adds a backend.
-func (tx *Tx) CreateBackend(ctx context.Context, b Backend) error {
-	return tx.write(ctx, "POST", "backends", url.Values{}, b)
-}
-
-// ReplaceBackend replaces a backend (PUT replaces the whole object).
-func (tx *Tx) ReplaceBackend(ctx context.Context, b Backend) error {
-	return tx.write(ctx, "PUT", "backends/"+url.PathEscape(b.Name), url.Values{}, b)
-}
-
-// DeleteBackend removes a backend and its children.
-func (tx *Tx) DeleteBackend(ctx context.Context, name string) error {
-	return tx.write(ctx, "DELETE", "backends/"+url.PathEscape(name), url.Values{}, nil)
-}
-
-// CreateServer adds a server to a backend.
-func (tx *Tx) CreateServer(ctx context.Context, backend string, s Server) error {
-	return tx.write(ctx, "POST", "servers", url.Values{"backend": {backend}}, s)
-}
-
-// ReplaceServer replaces a server.
-func (tx *Tx) ReplaceServer(ctx context.Context, backend string, s Server) error {
-	return tx.write(ctx, "PUT", "servers/"+url.PathEscape(s.Name), url.Values{"backend": {backend}}, s)
-}
-
-// DeleteServer removes a server.
-func (tx *Tx) DeleteServer(ctx context.Context, backend, name string) error {
-	return tx.write(ctx, "DELETE", "servers/"+url.PathEscape(name), url.Values{"backend": {backend}}, nil)
-}
-
-// CreateFrontend adds a frontend.
-func (tx *Tx) CreateFrontend(ctx context.Context, f Frontend) error {
-	return tx.write(ctx, "POST", "frontends", url.Values{}, f)
-}
-
-// ReplaceFrontend replaces a frontend.
-func (tx *Tx) ReplaceFrontend(ctx context.Context, f Frontend) error {
-	return tx.write(ctx, "PUT", "frontends/"+url.PathEscape(f.Name), url.Values{}, f)
-}
-
-// DeleteFrontend removes a frontend and its children.
-func (tx *Tx) DeleteFrontend(ctx context.Context, name string) error {
-	return tx.write(ctx, "DELETE", "frontends/"+url.PathEscape(name), url.Values{}, nil)
-}
-
-// CreateBind adds a bind to a frontend.
-func (tx *Tx) CreateBind(ctx context.Context, frontend string, b Bind) error {
-	return tx.write(ctx, "POST", "binds", url.Values{"frontend": {frontend}}, b)
-}
-
-// ReplaceBind replaces a bind.
-func (tx *Tx) ReplaceBind(ctx context.Context, frontend string, b Bind) error {
-	return tx.write(ctx, "PUT", "binds/"+url.PathEscape(b.Name), url.Values{"frontend": {frontend}}, b)
-}
-
-// DeleteBind removes a bind.
-func (tx *Tx) DeleteBind(ctx context.Context, frontend, name string) error {
-	return tx.write(ctx, "DELETE", "binds/"+url.PathEscape(name), url.Values{"frontend": {frontend}}, nil)
-}
-
-// CreateACL inserts an ACL at a.Index.
-func (tx *Tx) CreateACL(ctx context.Context, parentType, parentName string, a ACL) error {
-	return tx.write(ctx, "POST", "acls", parent(parentType, parentName), a)
-}
-
-// ReplaceACL replaces the ACL at a.Index.
-func (tx *Tx) ReplaceACL(ctx context.Context, parentType, parentName string, a ACL) error {
-	return tx.write(ctx, "PUT", "acls/"+idx(a.Index), parent(parentType, parentName), a)
-}
-
-// DeleteACL removes the ACL at index (the rest shift up).
-func (tx *Tx) DeleteACL(ctx context.Context, parentType, parentName string, index int64) error {
-	return tx.write(ctx, "DELETE", "acls/"+idx(index), parent(parentType, parentName), nil)
-}
-
-// CreateBackendSwitchingRule inserts a use_backend rule at r.Index.
-func (tx *Tx) CreateBackendSwitchingRule(ctx context.Context, frontend string, r BackendSwitchingRule) error {
-	return tx.write(ctx, "POST", "backend_switching_rules", url.Values{"frontend": {frontend}}, r)
-}
-
-// ReplaceBackendSwitchingRule replaces the rule at r.Index.
-func (tx *Tx) ReplaceBackendSwitchingRule(ctx context.Context, frontend string, r BackendSwitchingRule) error {
-	return tx.write(ctx, "PUT", "backend_switching_rules/"+idx(r.Index), url.Values{"frontend": {frontend}}, r)
-}
-
-// DeleteBackendSwitchingRule removes the rule at index.
-func (tx *Tx) DeleteBackendSwitchingRule(ctx context.Context, frontend string, index int64) error {
-	return tx.write(ctx, "DELETE", "backend_switching_rules/"+idx(index), url.Values{"frontend": {frontend}}, nil)
-}
-
-// CreateHTTPRequestRule inserts an http-request rule at r.Index.
-func (tx *Tx) CreateHTTPRequestRule(ctx context.Context, parentType, parentName string, r HTTPRequestRule) error {
-	return tx.write(ctx, "POST", "http_request_rules", parent(parentType, parentName), r)
-}
-
-// ReplaceHTTPRequestRule replaces the rule at r.Index.
-func (tx *Tx) ReplaceHTTPRequestRule(ctx context.Context, parentType, parentName string, r HTTPRequestRule) error {
-	return tx.write(ctx, "PUT", "http_request_rules/"+idx(r.Index), parent(parentType, parentName), r)
-}
-
-// DeleteHTTPRequestRule removes the rule at index.
-func (tx *Tx) DeleteHTTPRequestRule(ctx context.Context, parentType, parentName string, index int64) error {
-	return tx.write(ctx, "DELETE", "http_request_rules/"+idx(index), parent(parentType, parentName), nil)
-}
-
-// CreateHTTPResponseRule inserts an http-response rule at r.Index.
-func (tx *Tx) CreateHTTPResponseRule(ctx context.Context, parentType, parentName string, r HTTPResponseRule) error {
-	return tx.write(ctx, "POST", "http_response_rules", parent(parentType, parentName), r)
-}
-
-// ReplaceHTTPResponseRule replaces the rule at r.Index.
-func (tx *Tx) ReplaceHTTPResponseRule(ctx context.Context, parentType, parentName string, r HTTPResponseRule) error {
-	return tx.write(ctx, "PUT", "http_response_rules/"+idx(r.Index), parent(parentType, parentName), r)
-}
-
-// DeleteHTTPResponseRule removes the rule at index.
-func (tx *Tx) DeleteHTTPResponseRule(ctx context.Context, parentType, parentName string, index int64) error {
-	return tx.write(ctx, "DELETE", "http_response_rules/"+idx(index), parent(parentType, parentName), nil)
-}
-
-// CreateTCPRequestRule inserts a tcp-request rule at r.Index.
-func (tx *Tx) CreateTCPRequestRule(ctx context.Context, parentType, parentName string, r TCPRequestRule) error {
-	return tx.write(ctx, "POST", "tcp_request_rules", parent(parentType, parentName), r)
-}
-
-// DeleteTCPRequestRule removes the rule at index.
-func (tx *Tx) DeleteTCPRequestRule(ctx context.Context, parentType, parentName string, index int64) error {
-	return tx.write(ctx, "DELETE", "tcp_request_rules/"+idx(index), parent(parentType, parentName), nil)
-}
-
-// CreateUserlist adds a userlist.
-func (tx *Tx) CreateUserlist(ctx context.Context, u Userlist) error {
-	return tx.write(ctx, "POST", "userlists", url.Values{}, u)
-}
-
-// DeleteUserlist removes a userlist.
-func (tx *Tx) DeleteUserlist(ctx context.Context, name string) error {
-	return tx.write(ctx, "DELETE", "userlists/"+url.PathEscape(name), url.Values{}, nil)
-}
-
-// CreateUser adds a user to a userlist.
-func (tx *Tx) CreateUser(ctx context.Context, userlist string, u User) error {
-	return tx.write(ctx, "POST", "users", url.Values{"userlist": {userlist}}, u)
-}
-
-// DeleteUser removes a user.
-func (tx *Tx) DeleteUser(ctx context.Context, userlist, username string) error {
-	return tx.write(ctx, "DELETE", "users/"+url.PathEscape(username), url.Values{"userlist": {userlist}}, nil)
+// discard deletes the transaction with its own short deadline, so that a
+// cancelled caller context still cleans up.
+func (tx *Tx) discard() {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	if err := tx.Delete(ctx); err != nil && !errors.Is(err, ErrNotFound) {
+		tx.c.log.Warn("could not delete transaction", zap.String("transaction", tx.ID), zap.Error(err))
+		return
+	}
+	tx.c.log.Debug("deleted transaction", zap.String("transaction", tx.ID))
 }
 
 // WithTransaction reads the version, opens a transaction, runs fn and
 // commits. On any error the transaction is deleted (with a fresh context,
 // so a cancelled caller still cleans up). A 409 at start or commit and a
-// 406 (outdated) at commit retry the whole thing, calling fn again, up to
-// MaxConflictRetries. With wait, a scheduled reload is awaited.
+// 406 "outdated" at commit retry the whole thing, calling fn again, up to
+// MaxConflictRetries; then the error wraps ErrConflict. An operation in fn
+// answering 400 "transaction does not exist" for this transaction (outdated
+// by another commit meanwhile) is retried the same way. With wait, a
+// scheduled reload is awaited and a failed one returns ErrReloadFailed
+// (the result is returned too: the configuration was committed).
 func (c *Client) WithTransaction(ctx context.Context, wait bool, fn func(ctx context.Context, tx *Tx) error) (WriteResult, error) {
 	var lastErr error
 	for attempt := 0; attempt <= c.cfg.MaxConflictRetries; attempt++ {
-		res, err := c.transactionOnce(ctx, fn)
+		if attempt > 0 {
+			if err := sleepCtx(ctx, time.Duration(attempt)*10*time.Millisecond); err != nil {
+				return WriteResult{}, fmt.Errorf("transaction: %w (after %w)", err, lastErr)
+			}
+		}
+		res, retry, err := c.transactionOnce(ctx, fn)
 		if err == nil {
 			if wait && res.ReloadID != "" {
 				if _, err := c.WaitReload(ctx, res.ReloadID); err != nil {
@@ -260,41 +156,61 @@ func (c *Client) WithTransaction(ctx context.Context, wait bool, fn func(ctx con
 			}
 			return res, nil
 		}
-		lastErr = err
-		if !errors.Is(err, ErrConflict) && !errors.Is(err, ErrNotAcceptable) {
+		if !retry {
 			return WriteResult{}, err
 		}
-		c.log.Info("transaction conflicted; retrying", zap.Int("attempt", attempt+1), zap.Error(err))
+		lastErr = err
+		c.log.Info("transaction conflicted; retrying", zap.Int("attempt", attempt+1),
+			zap.Int("max_retries", c.cfg.MaxConflictRetries), zap.Error(err))
 	}
-	return WriteResult{}, fmt.Errorf("transaction: %d retries: %w", c.cfg.MaxConflictRetries, lastErr)
+	if errors.Is(lastErr, ErrConflict) {
+		return WriteResult{}, fmt.Errorf("transaction: gave up after %d retries: %w", c.cfg.MaxConflictRetries, lastErr)
+	}
+	return WriteResult{}, fmt.Errorf("transaction: gave up after %d retries: %w: %w", c.cfg.MaxConflictRetries, ErrConflict, lastErr)
 }
 
-func (c *Client) transactionOnce(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) (WriteResult, error) {
+// transactionOnce runs one attempt; retry reports a conflict worth
+// retrying: 409 at start or commit, 406 outdated at commit, or an
+// operation on this transaction after another commit outdated it.
+func (c *Client) transactionOnce(ctx context.Context, fn func(ctx context.Context, tx *Tx) error) (WriteResult, bool, error) {
 	v, err := c.Version(ctx)
 	if err != nil {
-		return WriteResult{}, err
+		return WriteResult{}, false, err
 	}
 	tx, err := c.StartTransaction(ctx, v)
 	if err != nil {
-		return WriteResult{}, err
+		return WriteResult{}, errors.Is(err, ErrConflict), err
 	}
 	if err := fn(ctx, tx); err != nil {
-		tx.discard(c.log)
-		return WriteResult{}, err
+		tx.discard()
+		return WriteResult{}, txGone(err, tx.ID), err
 	}
 	res, err := tx.Commit(ctx)
 	if err != nil {
-		tx.discard(c.log)
-		return WriteResult{}, fmt.Errorf("commit transaction %s: %w", tx.ID, err)
+		tx.discard()
+		return WriteResult{}, errors.Is(err, ErrConflict) || IsOutdated(err), err
 	}
-	return res, nil
+	c.log.Debug("transaction committed", zap.String("transaction", tx.ID), zap.Int64("base_version", tx.Version),
+		zap.Int64("version", res.Version), zap.String("reload_id", res.ReloadID))
+	return res, false, nil
 }
 
-// discard deletes the transaction with its own short deadline.
-func (tx *Tx) discard(log *zap.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := tx.Delete(ctx); err != nil && !errors.Is(err, ErrNotFound) {
-		log.Warn("could not delete transaction", zap.String("transaction", tx.ID), zap.Error(err))
+// txGone reports the answer to an operation on a transaction that another
+// commit outdated meanwhile: 400 "transaction does not exist: <id>" (notes
+// §3). It is the same conflict as a 406 at commit, seen earlier.
+func txGone(err error, id string) bool {
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest &&
+		strings.HasPrefix(apiErr.Message, "transaction does not exist") && strings.Contains(apiErr.Message, id)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
