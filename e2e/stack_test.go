@@ -170,10 +170,17 @@ func (s *env) version() int {
 
 // get sends one HTTP request to 127.0.0.1:port with a Host header.
 func get(port int, host, path string) (int, string, error) {
+	return request(port, path, func(r *http.Request) { r.Host = host })
+}
+
+// getWithHeader sends one request to / with one extra header.
+func getWithHeader(port int, name, value string) (int, string, error) {
+	return request(port, "/", func(r *http.Request) { r.Header.Set(name, value) })
+}
+
+func request(port int, path string, prepare func(*http.Request)) (int, string, error) {
 	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
-	if host != "" {
-		req.Host = host
-	}
+	prepare(req)
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := c.Do(req)
 	if err != nil {
@@ -228,17 +235,4 @@ func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func getWithHeader(port int, name, value string) (int, string, error) {
-	req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
-	req.Header.Set(name, value)
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), nil
 }

@@ -157,15 +157,8 @@ func Diff(current, desired *State) Plan {
 			add(Step{Kind: Transaction, Op: Replace, Object: ObjBackend, Name: name, Value: want.Backend})
 		}
 		diffServers(name, have.Servers, want.Servers, add)
-		diffList(len(have.HTTPRequestRules), len(want.HTTPRequestRules),
-			func(i int) bool { return eqHTTPRequest(have.HTTPRequestRules[i], want.HTTPRequestRules[i]) },
-			func(op Op, i int) {
-				s := Step{Kind: Transaction, Op: op, Object: ObjHTTPRequest, ParentType: parentBackend, Parent: name, Index: int64(i)}
-				if op != Delete {
-					s.Value = want.HTTPRequestRules[i]
-				}
-				add(s)
-			})
+		diffIndexed(have.HTTPRequestRules, want.HTTPRequestRules, eqHTTPRequest,
+			Step{Kind: Transaction, Object: ObjHTTPRequest, ParentType: parentBackend, Parent: name}, add)
 	}
 
 	for _, name := range desired.FrontendNames() {
@@ -177,33 +170,12 @@ func Diff(current, desired *State) Plan {
 			add(Step{Kind: Transaction, Op: Replace, Object: ObjFrontend, Name: name, Value: want.Frontend})
 		}
 		diffBinds(name, have.Binds, want.Binds, add)
-		diffList(len(have.ACLs), len(want.ACLs),
-			func(i int) bool { return eqACL(have.ACLs[i], want.ACLs[i]) },
-			func(op Op, i int) {
-				s := Step{Kind: Transaction, Op: op, Object: ObjACL, ParentType: parentFrontend, Parent: name, Index: int64(i)}
-				if op != Delete {
-					s.Value = want.ACLs[i]
-				}
-				add(s)
-			})
-		diffList(len(have.HTTPRequestRules), len(want.HTTPRequestRules),
-			func(i int) bool { return eqHTTPRequest(have.HTTPRequestRules[i], want.HTTPRequestRules[i]) },
-			func(op Op, i int) {
-				s := Step{Kind: Transaction, Op: op, Object: ObjHTTPRequest, ParentType: parentFrontend, Parent: name, Index: int64(i)}
-				if op != Delete {
-					s.Value = want.HTTPRequestRules[i]
-				}
-				add(s)
-			})
-		diffList(len(have.SwitchingRules), len(want.SwitchingRules),
-			func(i int) bool { return eqSwitching(have.SwitchingRules[i], want.SwitchingRules[i]) },
-			func(op Op, i int) {
-				s := Step{Kind: Transaction, Op: op, Object: ObjSwitchingRule, Parent: name, Index: int64(i)}
-				if op != Delete {
-					s.Value = want.SwitchingRules[i]
-				}
-				add(s)
-			})
+		diffIndexed(have.ACLs, want.ACLs, eqACL,
+			Step{Kind: Transaction, Object: ObjACL, ParentType: parentFrontend, Parent: name}, add)
+		diffIndexed(have.HTTPRequestRules, want.HTTPRequestRules, eqHTTPRequest,
+			Step{Kind: Transaction, Object: ObjHTTPRequest, ParentType: parentFrontend, Parent: name}, add)
+		diffIndexed(have.SwitchingRules, want.SwitchingRules, eqSwitching,
+			Step{Kind: Transaction, Object: ObjSwitchingRule, Parent: name}, add)
 	}
 
 	// Frontends go before backends: a backend still named by a use_backend
@@ -227,6 +199,19 @@ func Diff(current, desired *State) Plan {
 		}
 	}
 	return p
+}
+
+// diffIndexed diffs an ordered list of indexed objects (ACLs, rules) by
+// position, emitting steps shaped like tmpl.
+func diffIndexed[T any](have, want []T, equal func(a, b T) bool, tmpl Step, add func(Step)) {
+	diffList(len(have), len(want), func(i int) bool { return equal(have[i], want[i]) }, func(op Op, i int) {
+		s := tmpl
+		s.Op, s.Index = op, int64(i)
+		if op != Delete {
+			s.Value = want[i]
+		}
+		add(s)
+	})
 }
 
 // diffList emits replace for differing positions, then creates (ascending)
