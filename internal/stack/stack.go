@@ -64,6 +64,9 @@ func FindDataplaneAPI() (string, error) {
 // FindHAProxy returns $HAPROXY_BIN, the haproxy on PATH or /usr/sbin/haproxy.
 func FindHAProxy() (string, error) {
 	if b := os.Getenv("HAPROXY_BIN"); b != "" {
+		if _, err := os.Stat(b); err != nil {
+			return "", fmt.Errorf("HAPROXY_BIN=%s: %w", b, err)
+		}
 		return b, nil
 	}
 	if b, err := exec.LookPath("haproxy"); err == nil {
@@ -72,7 +75,7 @@ func FindHAProxy() (string, error) {
 	if _, err := os.Stat("/usr/sbin/haproxy"); err == nil {
 		return "/usr/sbin/haproxy", nil
 	}
-	return "", errors.New("haproxy not found (scripts/install-deps.sh installs it)")
+	return "", errors.New("haproxy not found ($HAPROXY_BIN, PATH, /usr/sbin/haproxy); install it with scripts/install-deps.sh")
 }
 
 // FreePort returns a free TCP port on 127.0.0.1.
