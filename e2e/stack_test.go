@@ -102,7 +102,7 @@ func (s *env) cli(args ...string) (int, string) {
 	args = append(args, "--marathon", s.sim.URL(), "--group", "*",
 		"--dataplane-url", s.dpURL, "--dataplane-password-file", s.passFile,
 		"--http-bind", fmt.Sprintf("127.0.0.1:%d", s.httpPort), "--appid-bind", fmt.Sprintf("127.0.0.1:%d", s.appIDPort),
-		"--bind-addr", "127.0.0.1", "--log-level", "warn")
+		"--bind-addr", "127.0.0.1", "--log-level", "warn", "--haproxy-socket", s.hap.Socket)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)

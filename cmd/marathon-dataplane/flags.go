@@ -35,7 +35,7 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dataplane-user", EnvVars: []string{"DATAPLANE_USER"}, Value: "admin", Usage: "Data Plane API user"},
 		&cli.StringFlag{Name: "dataplane-password-file", EnvVars: []string{"DATAPLANE_PASSWORD_FILE"}, Usage: "file holding the Data Plane API password (or set DATAPLANE_PASSWORD)"},
 		&cli.StringFlag{Name: "dataplane-ca-cert", EnvVars: []string{"DATAPLANE_CA_CERT"}, Usage: "CA bundle for the Data Plane API over HTTPS"},
-		&cli.StringFlag{Name: "haproxy-socket", EnvVars: []string{"HAPROXY_SOCKET"}, Usage: "HAProxy Runtime API (stats socket): /path, unix:/path or tcp:host:port"},
+		&cli.StringFlag{Name: "haproxy-socket", EnvVars: []string{"HAPROXY_SOCKET"}, Usage: "HAProxy Runtime API (stats socket: /path, unix:/path or host:port); when set, sync verifies that HAProxy runs what it applied, and plan shows live differences"},
 		&cli.StringFlag{Name: "haproxy-defaults", EnvVars: []string{"HAPROXY_DEFAULTS"}, Value: "marathon_defaults", Usage: "named defaults section of the base haproxy.cfg that created proxies use ('from')"},
 		&cli.BoolFlag{Name: "dont-bind-http-https", EnvVars: []string{"DONT_BIND_HTTP_HTTPS"}, Usage: "do not create the :80/:443 frontends and vhost routing"},
 		&cli.StringFlag{Name: "http-bind", EnvVars: []string{"HTTP_BIND"}, Value: "*:80", Usage: "bind of marathon_http_in (vhost routing)"},

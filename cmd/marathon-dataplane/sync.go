@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 	"github.com/marathon-dataplane/marathon-dataplane/sync"
 )
@@ -71,6 +72,11 @@ func runSync(c *cli.Context, dry bool) error {
 	if err != nil {
 		o.log.Error("sync failed", zap.Error(err))
 		return cli.Exit(err.Error(), exitFailed)
+	}
+	if o.socket != "" {
+		if code, msg := verifyLive(c, o, r, dry); code != exitOK {
+			return cli.Exit(msg, code)
+		}
 	}
 	if dry {
 		if err := printPlan(c.App.Writer, c.String("output"), r); err != nil {
@@ -142,4 +148,30 @@ func printPlan(w io.Writer, format string, r sync.Result) error {
 	fmt.Fprintf(w, "%d steps (%d runtime, %d transaction); reload needed: %v\n",
 		len(r.Plan.Steps), r.Plan.Count(sync.Runtime), r.Plan.Count(sync.Transaction), r.Plan.NeedsReload())
 	return nil
+}
+
+// verifyLive reads the servers HAProxy runs through the Runtime API and
+// compares them with what was just applied (or, for a plan, with what
+// Marathon wants). After a sync any difference is a failure: HAProxy does
+// not run what the Data Plane API committed.
+func verifyLive(c *cli.Context, o *options, r sync.Result, dry bool) (int, string) {
+	rt, err := runtimeapi.New(o.socket, runtimeapi.WithLogger(o.log))
+	if err != nil {
+		return exitFailed, fmt.Sprintf("--haproxy-socket: %v", err)
+	}
+	diffs, err := sync.VerifyLive(c.Context, rt, r.Build.State)
+	if err != nil {
+		return exitFailed, err.Error()
+	}
+	for _, d := range diffs {
+		if dry {
+			fmt.Fprintln(c.App.Writer, "live: "+d)
+		} else {
+			o.log.Error("HAProxy does not run what was applied", zap.String("difference", d))
+		}
+	}
+	if len(diffs) > 0 && !dry {
+		return exitFailed, fmt.Sprintf("HAProxy does not run what was applied (%d differences; see the log)", len(diffs))
+	}
+	return exitOK, ""
 }
