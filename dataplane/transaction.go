@@ -118,9 +118,9 @@ func (tx *Tx) commit(ctx context.Context, force bool) (WriteResult, error) {
 // Delete discards the transaction.
 func (tx *Tx) Delete(ctx context.Context) error { return tx.c.DeleteTransaction(ctx, tx.ID) }
 
-// discard deletes the transaction with its own short deadline, so that a
+// Discard deletes the transaction with its own short deadline, so that a
 // cancelled caller context still cleans up.
-func (tx *Tx) discard() {
+func (tx *Tx) Discard() {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	if err := tx.Delete(ctx); err != nil && !errors.Is(err, ErrNotFound) {
@@ -182,12 +182,12 @@ func (c *Client) transactionOnce(ctx context.Context, fn func(ctx context.Contex
 		return WriteResult{}, errors.Is(err, ErrConflict), err
 	}
 	if err := fn(ctx, tx); err != nil {
-		tx.discard()
+		tx.Discard()
 		return WriteResult{}, txGone(err, tx.ID), err
 	}
 	res, err := tx.Commit(ctx)
 	if err != nil {
-		tx.discard()
+		tx.Discard()
 		return WriteResult{}, errors.Is(err, ErrConflict) || IsOutdated(err), err
 	}
 	c.log.Debug("transaction committed", zap.String("transaction", tx.ID), zap.Int64("base_version", tx.Version),

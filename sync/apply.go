@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -114,13 +113,13 @@ func Apply(ctx context.Context, api ConfigAPI, plan Plan, log *zap.Logger) (Appl
 		}
 		for _, s := range plan.Steps {
 			if err := applyTxStep(ctx, tx, s); err != nil {
-				deleteTx(tx, log)
+				tx.Discard()
 				return res, fmt.Errorf("%s: %w", s, err)
 			}
 		}
 		wr, err := tx.Commit(ctx)
 		if err != nil {
-			deleteTx(tx, log)
+			tx.Discard()
 			return res, fmt.Errorf("commit transaction %s: %w", tx.ID, err)
 		}
 		res.TransactionSteps, res.ReloadID, res.Version = len(plan.Steps), wr.ReloadID, wr.Version
@@ -156,16 +155,6 @@ func Apply(ctx context.Context, api ConfigAPI, plan Plan, log *zap.Logger) (Appl
 		}
 	}
 	return res, nil
-}
-
-// deleteTx removes a failed transaction with a fresh context, so that a
-// cancelled caller still leaves nothing behind.
-func deleteTx(tx *dataplane.Tx, log *zap.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := tx.Delete(ctx); err != nil && !errors.Is(err, dataplane.ErrNotFound) {
-		log.Warn("could not delete failed transaction", zap.String("transaction", tx.ID), zap.Error(err))
-	}
 }
 
 func applyTxStep(ctx context.Context, tx *dataplane.Tx, s Step) error {
