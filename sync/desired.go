@@ -86,6 +86,8 @@ type Build struct {
 	Services []ServiceInfo
 	// Warnings are non-fatal notes (skipped tasks, ignored labels).
 	Warnings []string
+	// AppCount is the number of Marathon apps considered.
+	AppCount int
 }
 
 // ServiceInfo says what one (app, service port) became.
@@ -122,7 +124,7 @@ type serverSpec struct {
 // ports bound by frontends this tool does not own (port → frontend name);
 // a service that would bind one is rejected instead of breaking the reload.
 func BuildDesired(apps []marathon.App, cfg Config, res Resolver, foreignPorts map[int]string) Build {
-	b := Build{State: NewState(), Rejected: map[string][]error{}}
+	b := Build{State: NewState(), Rejected: map[string][]error{}, AppCount: len(apps)}
 	assigner := newPortAssigner(cfg.MinServPortIPPerTask, cfg.MaxServPortIPPerTask)
 
 	var perApp [][]*service

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/urfave/cli/v2"
+	"go.uber.org/zap"
+
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+	"github.com/marathon-dataplane/marathon-dataplane/sync"
+)
+
+func daemonCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "daemon",
+		Usage: "keep HAProxy in step with Marathon: a full sync at start, then on Marathon events (SSE) or every poll interval",
+		Description: "Signals: SIGHUP full resync, SIGUSR1 re-push the desired state, SIGTERM/SIGINT stop after\n" +
+			"the apply in flight. The HTTP listener serves /healthz, /readyz, /metrics and /status.",
+		Flags: append(commonFlags(),
+			&cli.BoolFlag{Name: "sse", EnvVars: []string{"SSE"}, Value: true, Usage: "follow Marathon's event stream (the default)"},
+			&cli.BoolFlag{Name: "poll", EnvVars: []string{"POLL"}, Usage: "poll Marathon every --poll-interval instead of following events"},
+			&cli.DurationFlag{Name: "poll-interval", EnvVars: []string{"POLL_INTERVAL"}, Value: 60 * time.Second,
+				Usage: "poll period; in SSE mode the period of a safety full resync (POLL_INTERVAL also accepts plain seconds, as in marathon-lb)"},
+			&cli.DurationFlag{Name: "max-backoff", EnvVars: []string{"MAX_BACKOFF"}, Value: 300 * time.Second, Usage: "upper limit of the event-stream reconnect backoff"},
+			&cli.DurationFlag{Name: "coalesce-window", EnvVars: []string{"COALESCE_WINDOW"}, Value: 100 * time.Millisecond, Usage: "a burst of events must be quiet this long before a sync"},
+			&cli.DurationFlag{Name: "coalesce-max-delay", EnvVars: []string{"COALESCE_MAX_DELAY"}, Value: time.Second, Usage: "longest wait from the first event of a burst to its sync"},
+			&cli.DurationFlag{Name: "stream-watchdog", EnvVars: []string{"STREAM_WATCHDOG"}, Value: 5 * time.Minute, Usage: "reconnect an event stream that sent nothing (not even a keepalive) for this long"},
+			&cli.StringFlag{Name: "listen", EnvVars: []string{"LISTEN"}, Value: "127.0.0.1:8090", Usage: "address of /healthz, /readyz, /metrics and /status"},
+			&cli.StringFlag{Name: "status-token-file", EnvVars: []string{"STATUS_TOKEN_FILE"}, Usage: "when set, /status needs 'Authorization: Bearer <token>'"},
+			&cli.DurationFlag{Name: "ready-max-age", EnvVars: []string{"READY_MAX_AGE"}, Value: 5 * time.Minute, Usage: "/readyz fails while the last successful sync is older than this"},
+		),
+		Before: func(c *cli.Context) error {
+			// marathon-lb's POLL_INTERVAL is plain seconds ("60").
+			if v := os.Getenv("POLL_INTERVAL"); v != "" && !strings.ContainsAny(v, "smh") {
+				return c.Set("poll-interval", v+"s")
+			}
+			return nil
+		},
+		Action: runDaemon,
+	}
+}
+
+func runDaemon(c *cli.Context) error {
+	o, err := parseOptions(c)
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	defer o.log.Sync() //nolint:errcheck // best effort on exit
+	mc, err := marathon.New(o.marathon)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("marathon client: %v", err), exitFailed)
+	}
+	dc, err := dataplane.New(o.dataplane)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("data plane api client: %v", err), exitFailed)
+	}
+	token := ""
+	if f := c.String("status-token-file"); f != "" {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("--status-token-file: %v", err), exitFailed)
+		}
+		token = strings.TrimSpace(string(raw))
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := sync.NewMetrics(reg)
+	s := &sync.Syncer{Apps: mc, API: dc, Resolver: sync.NewDNSResolver(time.Minute, 1000), Config: o.sync, Log: o.log}
+	dcfg := sync.DaemonConfig{
+		PollInterval: c.Duration("poll-interval"), MaxBackoff: c.Duration("max-backoff"),
+		Window: c.Duration("coalesce-window"), MaxDelay: c.Duration("coalesce-max-delay"), Watchdog: c.Duration("stream-watchdog"),
+	}
+	if !c.Bool("poll") && c.Bool("sse") {
+		dcfg.Events = mc
+	}
+	d := sync.NewDaemon(s, dcfg, metrics, o.log)
+
+	ln, err := net.Listen("tcp", c.String("listen"))
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("--listen: %v", err), exitFailed)
+	}
+	srv := &http.Server{Handler: daemonHandler(d, reg, token, c.Duration("ready-max-age")), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			o.log.Error("status listener stopped", zap.Error(err))
+		}
+	}()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	go func() {
+		for {
+			select {
+			case <-c.Context.Done():
+				return
+			case sig := <-sigs:
+				o.log.Info("signal received", zap.String("signal", sig.String()))
+				d.Trigger("signal " + sig.String())
+			}
+		}
+	}()
+
+	o.log.Info("daemon started", zap.String("mode", d.Status().Mode), zap.String("listen", ln.Addr().String()),
+		zap.Strings("marathon", mc.URLs()), zap.String("dataplane", o.dataplane.URL))
+	if err := d.Run(c.Context); err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	o.log.Info("daemon stopped")
+	return nil
+}
+
+// daemonHandler serves the daemon's own endpoints.
+func daemonHandler(d *sync.Daemon, reg *prometheus.Registry, token string, readyAge time.Duration) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !d.Ready(readyAge) {
+			http.Error(w, "no successful sync within "+readyAge.String(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
+		if token != "" {
+			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+				http.Error(w, "unauthorized", http.StatusUnauthorized)
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(d.Status())
+	})
+	return mux
+}

@@ -1,0 +1,361 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	stdsync "sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+)
+
+// EventSource is what the daemon needs from Marathon's event bus.
+type EventSource interface {
+	URLs() []string
+	Stream(ctx context.Context, baseURL string, eventTypes []string) (*marathon.EventStream, error)
+}
+
+// RelevantEvents are the event types that can change what HAProxy routes.
+var RelevantEvents = []string{
+	marathon.EventAPIPost, marathon.EventStatusUpdate, marathon.EventHealthStatusChanged,
+	marathon.EventAppTerminated, marathon.EventDeploymentSuccess, marathon.EventDeploymentFailed,
+	marathon.EventDeploymentStepSuccess, marathon.EventInstanceChanged, marathon.EventInstanceHealthChanged,
+}
+
+// DaemonConfig tunes the daemon loop.
+type DaemonConfig struct {
+	// Events is nil in poll mode.
+	Events EventSource
+	// PollInterval is the poll period, and in SSE mode the period of a
+	// safety full resync (marathon-lb resynced every 300 s).
+	PollInterval time.Duration
+	// Window is how long a burst must be quiet before a sync starts;
+	// MaxDelay bounds the wait from its first event.
+	Window, MaxDelay time.Duration
+	// MaxBackoff caps the reconnect (and failed-sync retry) backoff.
+	MaxBackoff time.Duration
+	// Watchdog reconnects a stream that sent nothing, not even a
+	// keepalive, for this long.
+	Watchdog time.Duration
+}
+
+func (c *DaemonConfig) defaults() {
+	if c.PollInterval <= 0 {
+		c.PollInterval = 60 * time.Second
+	}
+	if c.Window <= 0 {
+		c.Window = 100 * time.Millisecond
+	}
+	if c.MaxDelay <= 0 {
+		c.MaxDelay = time.Second
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 300 * time.Second
+	}
+	if c.Watchdog <= 0 {
+		c.Watchdog = 5 * time.Minute
+	}
+}
+
+// Daemon keeps HAProxy in step with Marathon until its context ends.
+type Daemon struct {
+	syncer  *Syncer
+	cfg     DaemonConfig
+	metrics *Metrics
+	log     *zap.Logger
+
+	trigger chan trigger
+
+	mu     stdsync.Mutex
+	status Status
+}
+
+type trigger struct {
+	reason string
+	at     time.Time
+}
+
+// Status is what /status reports.
+type Status struct {
+	Mode            string              `json:"mode"`
+	LastSync        time.Time           `json:"last_sync"`
+	LastSuccess     time.Time           `json:"last_success"`
+	LastError       string              `json:"last_error,omitempty"`
+	LastReason      string              `json:"last_reason,omitempty"`
+	Syncs           int                 `json:"syncs"`
+	StreamConnected bool                `json:"stream_connected"`
+	StreamURL       string              `json:"stream_url,omitempty"`
+	Services        []ServiceInfo       `json:"services"`
+	Rejected        map[string][]string `json:"rejected"`
+	Warnings        []string            `json:"warnings,omitempty"`
+	LastPlan        map[StepKind]int    `json:"last_plan"`
+}
+
+// NewDaemon returns a daemon around s.
+func NewDaemon(s *Syncer, cfg DaemonConfig, m *Metrics, log *zap.Logger) *Daemon {
+	cfg.defaults()
+	if log == nil {
+		log = zap.NewNop()
+	}
+	mode := "poll"
+	if cfg.Events != nil {
+		mode = "sse"
+	}
+	return &Daemon{syncer: s, cfg: cfg, metrics: m, log: log, trigger: make(chan trigger, 64),
+		status: Status{Mode: mode, Rejected: map[string][]string{}, LastPlan: map[StepKind]int{}}}
+}
+
+// Trigger asks for a full sync (signals, endpoints, events).
+func (d *Daemon) Trigger(reason string) {
+	select {
+	case d.trigger <- trigger{reason: reason, at: time.Now()}:
+	default: // a sync is already pending; it will see the newest state
+	}
+}
+
+// Status returns a copy of the current status.
+func (d *Daemon) Status() Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.status
+	return s
+}
+
+// Ready reports whether the last successful sync is recent enough.
+func (d *Daemon) Ready(maxAge time.Duration) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.status.LastSuccess.IsZero() && time.Since(d.status.LastSuccess) <= maxAge
+}
+
+// Run syncs once, then on every relevant event (SSE) or poll tick, until
+// ctx ends. A sync in progress when ctx ends is finished first, so that no
+// transaction is abandoned half-way.
+func (d *Daemon) Run(ctx context.Context) error {
+	var wg stdsync.WaitGroup
+	if d.cfg.Events != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.readEvents(ctx)
+		}()
+	}
+	d.Trigger("startup")
+	d.syncLoop(ctx)
+	wg.Wait()
+	return nil
+}
+
+func (d *Daemon) syncLoop(ctx context.Context) {
+	resync := time.NewTicker(d.cfg.PollInterval)
+	defer resync.Stop()
+	failures := 0
+	var retry <-chan time.Time
+	for {
+		var first trigger
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-d.trigger:
+		case <-resync.C:
+			first = trigger{reason: "periodic resync", at: time.Now()}
+		case <-retry:
+			first = trigger{reason: "retry after failure", at: time.Now()}
+		}
+		retry = nil
+		d.coalesce(ctx, first)
+		// The apply must not be cut off by shutdown: finish it with a
+		// bounded context of its own.
+		applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		err := d.syncOnce(applyCtx, first)
+		cancel()
+		if err != nil {
+			failures++
+			delay := backoff(failures, time.Second, d.cfg.MaxBackoff)
+			d.log.Warn("sync failed; retrying", zap.Duration("in", delay), zap.Error(err))
+			retry = time.After(delay)
+		} else {
+			failures = 0
+		}
+	}
+}
+
+// coalesce waits until triggers stop for Window, or MaxDelay passed since
+// the first one: a burst of events becomes one sync.
+func (d *Daemon) coalesce(ctx context.Context, first trigger) {
+	deadline := first.at.Add(d.cfg.MaxDelay)
+	quiet := time.NewTimer(d.cfg.Window)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.trigger:
+			if time.Now().After(deadline) {
+				return
+			}
+			quiet.Reset(min(d.cfg.Window, time.Until(deadline)))
+		case <-quiet.C:
+			return
+		}
+	}
+}
+
+func (d *Daemon) syncOnce(ctx context.Context, t trigger) error {
+	r, err := d.syncer.Sync(ctx)
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.status.LastSync, d.status.LastReason = now, t.reason
+	d.status.Syncs++
+	if err != nil {
+		d.status.LastError = err.Error()
+		if d.metrics != nil {
+			d.metrics.Syncs.WithLabelValues("failed").Inc()
+			d.metrics.Errors.WithLabelValues(errorClass(err)).Inc()
+		}
+		return err
+	}
+	d.status.LastSuccess, d.status.LastError = now, ""
+	d.status.Services = r.Build.Services
+	d.status.Warnings = r.Build.Warnings
+	d.status.Rejected = map[string][]string{}
+	for app, errs := range r.Build.Rejected {
+		for _, e := range errs {
+			d.status.Rejected[app] = append(d.status.Rejected[app], e.Error())
+		}
+	}
+	d.status.LastPlan = map[StepKind]int{Runtime: r.Plan.Count(Runtime), Transaction: r.Plan.Count(Transaction)}
+	if m := d.metrics; m != nil {
+		result := "applied"
+		switch {
+		case r.Plan.Empty():
+			result = "noop"
+		case r.Partial():
+			result = "partial"
+		}
+		m.Syncs.WithLabelValues(result).Inc()
+		m.Steps.WithLabelValues(string(Runtime)).Add(float64(r.Applied.RuntimeSteps))
+		m.Steps.WithLabelValues(string(Transaction)).Add(float64(r.Applied.TransactionSteps))
+		if r.Applied.ReloadID != "" {
+			m.Reloads.WithLabelValues("transaction").Inc()
+		}
+		m.Apps.Set(float64(r.Build.AppCount))
+		m.Backends.Set(float64(len(r.Build.State.Backends)))
+		m.Servers.Set(float64(r.Build.State.ServerCount()))
+		m.RejectedApps.Set(float64(len(r.Build.Rejected)))
+		if !r.Plan.Empty() {
+			m.EventToApply.Observe(now.Sub(t.at).Seconds())
+		}
+	}
+	return nil
+}
+
+func errorClass(err error) string {
+	switch {
+	case errors.Is(err, marathon.ErrUnreachable), errors.Is(err, marathon.ErrInvalidResponse):
+		return "marathon"
+	case errors.Is(err, dataplane.ErrConflict), errors.Is(err, dataplane.ErrNotAcceptable):
+		return "conflict"
+	case errors.Is(err, dataplane.ErrReloadFailed):
+		return "reload"
+	}
+	return "dataplane"
+}
+
+// readEvents keeps one event stream open, rotating over the Marathon URLs
+// on every reconnect (marathon-lb §2.3/2.4): full-jitter backoff growing
+// ×1.5 up to MaxBackoff, reset after a stream that lived 10 minutes; a
+// full resync after every reconnect; a watchdog for silent streams.
+func (d *Daemon) readEvents(ctx context.Context) {
+	urls := d.cfg.Events.URLs()
+	attempt, next := 0, 0
+	for ctx.Err() == nil {
+		url := urls[next%len(urls)]
+		next++
+		started := time.Now()
+		err := d.stream(ctx, url, attempt > 0)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > 10*time.Minute {
+			attempt = 0
+		}
+		attempt++
+		if d.metrics != nil {
+			d.metrics.Errors.WithLabelValues("stream").Inc()
+		}
+		delay := backoff(attempt, 3*time.Second, d.cfg.MaxBackoff)
+		if errors.Is(err, errWatchdog) {
+			delay = 0 // a silent stream reconnects at once, as marathon-lb does on curl error 28
+		}
+		d.log.Warn("event stream ended; reconnecting", zap.String("url", url), zap.Duration("in", delay), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+var errWatchdog = errors.New("event stream silent for too long")
+
+func (d *Daemon) stream(ctx context.Context, url string, reconnect bool) error {
+	es, err := d.cfg.Events.Stream(ctx, url, RelevantEvents)
+	if err != nil {
+		if d.metrics != nil {
+			d.metrics.StreamConnect.WithLabelValues("failed").Inc()
+		}
+		return err
+	}
+	defer es.Close()
+	if d.metrics != nil {
+		d.metrics.StreamConnect.WithLabelValues("connected").Inc()
+	}
+	d.setStream(true, url)
+	defer d.setStream(false, "")
+	if reconnect {
+		// Events may have been missed while disconnected.
+		d.Trigger("event stream reconnected")
+	}
+	watch := time.NewTicker(max(d.cfg.Watchdog/4, 10*time.Millisecond))
+	defer watch.Stop()
+	for {
+		select {
+		case ev, ok := <-es.Events():
+			if !ok {
+				return es.Err()
+			}
+			if d.metrics != nil {
+				d.metrics.Events.WithLabelValues(ev.Type).Inc()
+			}
+			d.Trigger(ev.Type)
+		case <-watch.C:
+			if time.Since(es.LastActivity()) > d.cfg.Watchdog {
+				return errWatchdog
+			}
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (d *Daemon) setStream(connected bool, url string) {
+	d.mu.Lock()
+	d.status.StreamConnected, d.status.StreamURL = connected, url
+	d.mu.Unlock()
+}
+
+// backoff is full jitter over base×1.5^(attempt-1), capped.
+func backoff(attempt int, base, cap time.Duration) time.Duration {
+	d := float64(base)
+	for i := 1; i < attempt && d < float64(cap); i++ {
+		d *= 1.5
+	}
+	d = min(d, float64(cap))
+	return time.Duration(rand.Float64() * d)
+}
