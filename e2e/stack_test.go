@@ -86,8 +86,8 @@ func newStack(t *testing.T) *env {
 			t.Logf("dataplaneapi log:\n%s", st.DataplaneAPILog())
 		}
 	})
-	base := 30000 + (os.Getpid()%200)*50
-	s.sim = marathontest.New(marathontest.Options{ServicePortMin: base, ServicePortMax: base + 49})
+	first, last := haproxytest.FreePortRange(t, 50)
+	s.sim = marathontest.New(marathontest.Options{ServicePortMin: first, ServicePortMax: last})
 	if err := s.sim.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -25,6 +25,8 @@ type ConfigAPI interface {
 	ReplaceServer(ctx context.Context, version int64, backend string, s dataplane.Server) (dataplane.WriteResult, error)
 	WaitReload(ctx context.Context, id string) (dataplane.Reload, error)
 	CleanupTransactions(ctx context.Context) (int, error)
+	RawConfig(ctx context.Context, txID string) (string, int64, error)
+	PostRawConfig(ctx context.Context, version int64, text string, opt dataplane.RawOptions) (dataplane.WriteResult, error)
 }
 
 // ReadCurrent reads the objects this tool owns, and the ports bound by
@@ -90,15 +92,24 @@ type ApplyResult struct {
 	// ReloadID is the reload the transaction commit scheduled ("" if none).
 	ReloadID string
 	Version  int64
+	// Routable is how long the Runtime API took to make runtime steps live.
+	Routable time.Duration
+	// Draining counts removed servers left in maint because requests were
+	// still in flight.
+	Draining int
 }
 
 // Apply executes plan: transaction steps in one transaction (deleted on any
-// failure, so no half-applied state is left), then runtime steps one by
-// one with version tracking.
-func Apply(ctx context.Context, api ConfigAPI, plan Plan, log *zap.Logger) (ApplyResult, error) {
+// failure, so no half-applied state is left); a plan of runtime steps goes
+// through the Runtime API when rt is set (then persisted without reload),
+// else through the Data Plane API's runtime path one server at a time.
+func Apply(ctx context.Context, api ConfigAPI, rt RuntimeAPI, plan Plan, log *zap.Logger) (ApplyResult, error) {
 	var res ApplyResult
 	if plan.Empty() {
 		return res, nil
+	}
+	if rt != nil && !plan.NeedsReload() {
+		return applyRuntime(ctx, api, rt, plan, log)
 	}
 	version, err := api.Version(ctx)
 	if err != nil {

@@ -141,22 +141,38 @@ func KeepRejected(current, desired *State, rejected map[string][]error) {
 	}
 }
 
-// Diff computes the steps that turn current into desired. Both must hold
-// only objects this tool owns. Creates come parent first; deletes of list
-// items come from the end so indexes stay valid.
-func Diff(current, desired *State) Plan {
+// DiffOptions say what the apply side can do.
+type DiffOptions struct {
+	// DynamicServers is true when a Runtime API is available: servers
+	// added to or removed from an existing backend whose balance
+	// algorithm allows it become runtime steps instead of a reload.
+	DynamicServers bool
+}
+
+// Diff computes the steps that turn current into desired, with no Runtime
+// API for server churn (DiffWith with zero options).
+func Diff(current, desired *State) Plan { return DiffWith(current, desired, DiffOptions{}) }
+
+// DiffWith computes the steps that turn current into desired. Both must
+// hold only objects this tool owns. Creates come parent first; deletes of
+// list items come from the end so indexes stay valid.
+func DiffWith(current, desired *State, opt DiffOptions) Plan {
 	var p Plan
 	add := func(s Step) { p.Steps = append(p.Steps, s) }
 
 	for _, name := range desired.BackendNames() {
 		want, have := desired.Backends[name], current.Backends[name]
+		// Servers can come and go live only in a backend HAProxy already
+		// runs unchanged, with an algorithm that accepts dynamic servers.
+		dynamic := opt.DynamicServers && have != nil && supportsDynamicServers(want.Backend)
 		if have == nil {
 			add(Step{Kind: Transaction, Op: Create, Object: ObjBackend, Name: name, Value: want.Backend})
 			have = &Backend{}
 		} else if !reflect.DeepEqual(have.Backend, want.Backend) {
 			add(Step{Kind: Transaction, Op: Replace, Object: ObjBackend, Name: name, Value: want.Backend})
+			dynamic = false
 		}
-		diffServers(name, have.Servers, want.Servers, add)
+		diffServers(name, have.Servers, want.Servers, dynamic, add)
 		diffIndexed(have.HTTPRequestRules, want.HTTPRequestRules, eqHTTPRequest,
 			Step{Kind: Transaction, Object: ObjHTTPRequest, ParentType: parentBackend, Parent: name}, add)
 	}
@@ -231,7 +247,11 @@ func diffList(have, want int, equal func(i int) bool, emit func(op Op, i int)) {
 	}
 }
 
-func diffServers(backend string, have, want []dataplane.Server, add func(Step)) {
+func diffServers(backend string, have, want []dataplane.Server, dynamic bool, add func(Step)) {
+	churn := Transaction
+	if dynamic {
+		churn = Runtime
+	}
 	cur := map[string]dataplane.Server{}
 	for _, s := range have {
 		cur[s.Name] = s
@@ -242,7 +262,7 @@ func diffServers(backend string, have, want []dataplane.Server, add func(Step)) 
 		h, ok := cur[w.Name]
 		switch {
 		case !ok:
-			add(Step{Kind: Transaction, Op: Create, Object: ObjServer, Parent: backend, Name: w.Name, Value: w})
+			add(Step{Kind: churn, Op: Create, Object: ObjServer, Parent: backend, Name: w.Name, Value: w})
 		case reflect.DeepEqual(h, w):
 		case runtimeOnly(h, w):
 			add(Step{Kind: Runtime, Op: Replace, Object: ObjServer, Parent: backend, Name: w.Name, Value: w})
@@ -252,7 +272,7 @@ func diffServers(backend string, have, want []dataplane.Server, add func(Step)) 
 	}
 	for _, h := range have {
 		if !next[h.Name] {
-			add(Step{Kind: Transaction, Op: Delete, Object: ObjServer, Parent: backend, Name: h.Name})
+			add(Step{Kind: churn, Op: Delete, Object: ObjServer, Parent: backend, Name: h.Name})
 		}
 	}
 }

@@ -22,8 +22,10 @@ type Syncer struct {
 	Apps     AppSource
 	API      ConfigAPI
 	Resolver Resolver
-	Config   Config
-	Log      *zap.Logger
+	// Runtime, when set, applies server churn live (no reload).
+	Runtime RuntimeAPI
+	Config  Config
+	Log     *zap.Logger
 	// MaxAttempts bounds re-planning after another writer moved the
 	// configuration version (409) or outdated our transaction (406).
 	MaxAttempts int
@@ -65,7 +67,7 @@ func (s *Syncer) Plan(ctx context.Context) (Result, error) {
 		}
 	}
 	KeepRejected(current, r.Build.State, r.Build.Rejected)
-	r.Plan = Diff(current, r.Build.State)
+	r.Plan = DiffWith(current, r.Build.State, DiffOptions{DynamicServers: s.Runtime != nil})
 	return r, nil
 }
 
@@ -100,7 +102,7 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 		for _, st := range r.Plan.Steps {
 			s.log().Debug("plan step", zap.String("step", st.String()))
 		}
-		r.Applied, err = Apply(ctx, s.API, r.Plan, s.log())
+		r.Applied, err = Apply(ctx, s.API, s.Runtime, r.Plan, s.log())
 		if err == nil {
 			s.log().Info("applied", zap.Int("transaction_steps", r.Applied.TransactionSteps),
 				zap.Int("runtime_steps", r.Applied.RuntimeSteps), zap.String("reload_id", r.Applied.ReloadID),

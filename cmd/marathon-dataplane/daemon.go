@@ -82,6 +82,13 @@ func runDaemon(c *cli.Context) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := sync.NewMetrics(reg)
 	s := &sync.Syncer{Apps: mc, API: dc, Resolver: sync.NewDNSResolver(time.Minute, 1000), Config: o.sync, Log: o.log}
+	rt, err := o.runtimeClient()
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	if rt != nil {
+		s.Runtime = rt
+	}
 	dcfg := sync.DaemonConfig{
 		PollInterval: c.Duration("poll-interval"), MaxBackoff: c.Duration("max-backoff"),
 		Window: c.Duration("coalesce-window"), MaxDelay: c.Duration("coalesce-max-delay"), Watchdog: c.Duration("stream-watchdog"),

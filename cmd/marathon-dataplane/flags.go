@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 	"github.com/marathon-dataplane/marathon-dataplane/sync"
 )
@@ -120,6 +121,19 @@ func parseOptions(c *cli.Context) (*options, error) {
 	}
 	o.sync = cfg
 	return o, nil
+}
+
+// runtimeClient opens the Runtime API named by --haproxy-socket (nil when
+// the flag is empty: server churn then goes through transactions).
+func (o *options) runtimeClient() (*runtimeapi.Client, error) {
+	if o.socket == "" {
+		return nil, nil
+	}
+	rt, err := runtimeapi.New(o.socket, runtimeapi.WithLogger(o.log))
+	if err != nil {
+		return nil, fmt.Errorf("--haproxy-socket: %w", err)
+	}
+	return rt, nil
 }
 
 func parseBind(flag, v string) (string, int, error) {

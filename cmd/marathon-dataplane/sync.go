@@ -11,7 +11,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
-	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 	"github.com/marathon-dataplane/marathon-dataplane/sync"
 )
@@ -62,6 +61,13 @@ func runSync(c *cli.Context, dry bool) error {
 		return cli.Exit(fmt.Sprintf("data plane api client: %v", err), exitFailed)
 	}
 	s := &sync.Syncer{Apps: mc, API: dc, Resolver: sync.NewDNSResolver(time.Minute, 1000), Config: o.sync, Log: o.log}
+	rt, err := o.runtimeClient()
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	if rt != nil {
+		s.Runtime = rt
+	}
 
 	var r sync.Result
 	if dry {
@@ -73,8 +79,8 @@ func runSync(c *cli.Context, dry bool) error {
 		o.log.Error("sync failed", zap.Error(err))
 		return cli.Exit(err.Error(), exitFailed)
 	}
-	if o.socket != "" {
-		if code, msg := verifyLive(c, o, r, dry); code != exitOK {
+	if rt != nil {
+		if code, msg := verifyLive(c, o, rt, r, dry); code != exitOK {
 			return cli.Exit(msg, code)
 		}
 	}
@@ -154,11 +160,7 @@ func printPlan(w io.Writer, format string, r sync.Result) error {
 // compares them with what was just applied (or, for a plan, with what
 // Marathon wants). After a sync any difference is a failure: HAProxy does
 // not run what the Data Plane API committed.
-func verifyLive(c *cli.Context, o *options, r sync.Result, dry bool) (int, string) {
-	rt, err := runtimeapi.New(o.socket, runtimeapi.WithLogger(o.log))
-	if err != nil {
-		return exitFailed, fmt.Sprintf("--haproxy-socket: %v", err)
-	}
+func verifyLive(c *cli.Context, o *options, rt sync.LiveServers, r sync.Result, dry bool) (int, string) {
 	diffs, err := sync.VerifyLive(c.Context, rt, r.Build.State)
 	if err != nil {
 		return exitFailed, err.Error()

@@ -477,3 +477,38 @@ func freePortRange() (lo, hi int) {
 	}
 	return max(1024, hi-12000), hi
 }
+
+// FreePortRange reserves n consecutive free ports (for a simulator's
+// service ports) that FreePort will not hand out again, and returns the
+// first and last.
+func FreePortRange(t testing.TB, n int) (first, last int) {
+	t.Helper()
+	lo, hi := freePortRange()
+	for range 200 {
+		start := lo + rand.IntN(hi-lo-n)
+		if reserveRange(start, n) {
+			return start, start + n - 1
+		}
+	}
+	t.Fatalf("haproxytest: no %d consecutive free ports", n)
+	return 0, 0
+}
+
+func reserveRange(start, n int) bool {
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for p := start; p < start+n; p++ {
+		if handedOut.ports[p] {
+			return false
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			return false
+		}
+		_ = l.Close()
+	}
+	for p := start; p < start+n; p++ {
+		handedOut.ports[p] = true
+	}
+	return true
+}

@@ -95,6 +95,10 @@ const baseConfig = `global
 defaults marathon_defaults
     mode http
     load-server-state-from-file global
+    # marathon-lb's defaults: a connection refused by a task that just
+    # died is retried on another server instead of failing the request.
+    retries 3
+    option redispatch 1
     timeout connect 2s
     timeout client 30s
     timeout server 30s

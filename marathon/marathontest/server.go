@@ -584,7 +584,7 @@ func (s *Server) launchLocked(a *simApp) {
 		t.task.State = marathon.TaskStarting
 		s.emitStatus(t)
 		s.mu.Unlock()
-		srv, err := startTaskServer(a.def.ID, id, addrs)
+		srv, err := startTaskServer(a.def.ID, id, addrs, healthPaths(&a.def))
 		if !sleep(ctx, s.opts.StateDelay) {
 			if srv != nil {
 				srv.close()
@@ -624,6 +624,21 @@ func (s *Server) launchLocked(a *simApp) {
 	}()
 }
 
+func healthPaths(app *marathon.App) map[string]bool {
+	paths := map[string]bool{}
+	for _, hc := range app.HealthChecks {
+		switch hc.Protocol {
+		case "HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS", "":
+			p := hc.Path
+			if p == "" {
+				p = "/"
+			}
+			paths[p] = true
+		}
+	}
+	return paths
+}
+
 func sleep(ctx context.Context, d time.Duration) bool {
 	select {
 	case <-ctx.Done():
@@ -640,10 +655,17 @@ func (s *Server) killLocked(a *simApp, t *simTask) {
 	}
 	t.task.State = marathon.TaskKilling
 	s.emitStatus(t)
+	// Like Mesos, the process gets taskKillGracePeriodSeconds (real time,
+	// not scaled) between SIGTERM and SIGKILL: it keeps serving meanwhile,
+	// which is the window a load balancer has to take it out.
+	grace := s.opts.StateDelay
+	if a.def.TaskKillGracePeriod != nil {
+		grace = max(grace, time.Duration(*a.def.TaskKillGracePeriod)*time.Second)
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		sleep(s.ctx, s.opts.StateDelay)
+		sleep(s.ctx, grace)
 		t.stop()
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -705,8 +727,10 @@ func (s *Server) CrashTask(taskID string) error {
 	return nil
 }
 
-// SetTaskHealthy makes the task answer 200 (true) or 503 on every path,
-// so its real HTTP health check passes or fails.
+// SetTaskHealthy makes the task's health-check paths answer 200 (true) or
+// 503, so its real HTTP health check passes or fails; other paths keep
+// serving, as an app reporting itself unhealthy usually does. Without an
+// HTTP health check every path fails.
 func (s *Server) SetTaskHealthy(taskID string, healthy bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -19,15 +19,18 @@ import (
 // tested too.
 type taskServer struct {
 	appID, taskID string
-	listeners     []net.Listener
-	servers       []*http.Server
-	healthy       atomic.Bool
-	wg            sync.WaitGroup
-	once          sync.Once
+	// healthPaths are the app's HTTP health-check paths; an unhealthy task
+	// fails those (its health checks) and keeps serving everything else.
+	healthPaths map[string]bool
+	listeners   []net.Listener
+	servers     []*http.Server
+	healthy     atomic.Bool
+	wg          sync.WaitGroup
+	once        sync.Once
 }
 
-func startTaskServer(appID, taskID string, addrs []string) (*taskServer, error) {
-	ts := &taskServer{appID: appID, taskID: taskID}
+func startTaskServer(appID, taskID string, addrs []string, healthPaths map[string]bool) (*taskServer, error) {
+	ts := &taskServer{appID: appID, taskID: taskID, healthPaths: healthPaths}
 	ts.healthy.Store(true)
 	for i, a := range addrs {
 		l, err := net.Listen("tcp", a)
@@ -122,7 +125,7 @@ func (l *sniffListener) Addr() net.Addr { return l.raw.Addr() }
 func (ts *taskServer) handler(index int) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if !ts.healthy.Load() {
+		if !ts.healthy.Load() && (len(ts.healthPaths) == 0 || ts.healthPaths[r.URL.Path]) {
 			http.Error(w, "unhealthy\n", http.StatusServiceUnavailable)
 			return
 		}

@@ -1,0 +1,210 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/marathon-dataplane/marathon-dataplane/internal/haproxytest"
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+)
+
+// loadGen sends requests through HAProxy from a few workers until stopped
+// or until max requests were sent; loopback only, bounded in count.
+type loadGen struct {
+	sent, failed atomic.Int64
+	mu           sync.Mutex
+	failures     []string
+	stop         chan struct{}
+	wg           sync.WaitGroup
+	onFail       func()
+}
+
+func startLoad(port int, host string, workers int, max int64) *loadGen {
+	g := &loadGen{stop: make(chan struct{})}
+	for i := 0; i < workers; i++ {
+		g.wg.Add(1)
+		go func() {
+			defer g.wg.Done()
+			for {
+				select {
+				case <-g.stop:
+					return
+				default:
+				}
+				if g.sent.Add(1) > max {
+					return
+				}
+				code, body, err := get(port, host, "/")
+				if err != nil || code != 200 {
+					g.failed.Add(1)
+					g.mu.Lock()
+					if len(g.failures) < 10 {
+						g.failures = append(g.failures, fmt.Sprintf("%d %v %q", code, err, body))
+						if g.onFail != nil && len(g.failures) == 1 {
+							g.onFail()
+						}
+					}
+					g.mu.Unlock()
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	return g
+}
+
+func (g *loadGen) Stop() { close(g.stop); g.wg.Wait() }
+
+// daemon starts `marathon-dataplane daemon` against the stack.
+func (s *env) daemon(t *testing.T, extra ...string) string {
+	t.Helper()
+	listen := fmt.Sprintf("127.0.0.1:%d", haproxytest.FreePort(t))
+	args := append([]string{"daemon", "--listen", listen, "--marathon", s.sim.URL(), "--group", "*",
+		"--dataplane-url", s.dpURL, "--dataplane-password-file", s.passFile,
+		"--http-bind", fmt.Sprintf("127.0.0.1:%d", s.httpPort), "--appid-bind", fmt.Sprintf("127.0.0.1:%d", s.appIDPort),
+		"--bind-addr", "127.0.0.1", "--haproxy-socket", s.hap.Socket, "--log-level", "warn",
+		"--coalesce-window", "20ms", "--coalesce-max-delay", "200ms"}, extra...)
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, binary, args...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("daemon output:\n%s", out.String())
+		}
+	})
+	waitUntil(t, "daemon ready", 20*time.Second, func() bool {
+		resp, err := http.Get("http://" + listen + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return listen
+}
+
+type daemonStatus struct {
+	Syncs     int    `json:"syncs"`
+	LastError string `json:"last_error"`
+}
+
+func status(t *testing.T, listen string) daemonStatus {
+	t.Helper()
+	resp, err := http.Get("http://" + listen + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st daemonStatus
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// routable waits until exactly want's tasks answer through HAProxy.
+func routable(t *testing.T, s *env, host string, want map[string]bool) {
+	t.Helper()
+	waitUntil(t, fmt.Sprintf("%d tasks routable", len(want)), 20*time.Second, func() bool {
+		seen := map[string]bool{}
+		for i := 0; i < 6*len(want)+10; i++ {
+			_, body, err := get(s.httpPort, host, "/")
+			if err == nil {
+				seen[taskOf(body)] = true
+			}
+		}
+		if len(seen) != len(want) {
+			return false
+		}
+		for id := range seen {
+			if !want[id] {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestDaemonChurnWithoutReloads is issue 3's whole-stack scenario: task
+// churn under load, through the Runtime API, with no HAProxy reload and no
+// failed request.
+func TestDaemonChurnWithoutReloads(t *testing.T) {
+	s := newStack(t)
+	zero := 0
+	grace := 1
+	app := marathon.App{ID: "/churn", Instances: 1, PortDefinitions: []marathon.PortDefinition{{Port: 0}}, TaskKillGracePeriod: &grace,
+		Labels: map[string]string{"HAPROXY_0_VHOST": "churn.example.com"},
+		HealthChecks: []marathon.HealthCheck{{Protocol: "HTTP", Path: "/health", PortIndex: &zero, IntervalSeconds: 1,
+			TimeoutSeconds: 1, MaxConsecutiveFailures: 1000, GracePeriodSeconds: 1}}}
+	deploy(t, s, app)
+	listen := s.daemon(t, "--health-check")
+	routable(t, s, "churn.example.com", taskIDs(s, "/churn"))
+
+	reloads := s.reloadCounter()
+	load := startLoad(s.httpPort, "churn.example.com", 4, 20000)
+	phase := atomic.Value{}
+	phase.Store("start")
+	load.onFail = func() {
+		out, _ := exec.Command("sh", "-c", "echo 'show stat' | socat - unix-connect:"+s.hap.Socket+" | cut -d, -f1,2,18,19,20 | grep churn").CombinedOutput()
+		t.Logf("first failure during %v:\n%s", phase.Load(), out)
+	}
+
+	for _, n := range []int{20, 3} {
+		phase.Store(fmt.Sprintf("scale to %d", n))
+		if _, err := s.sim.ScaleApp("/churn", n, false); err != nil {
+			t.Fatal(err)
+		}
+		waitDeployments(t, s)
+		routable(t, s, "churn.example.com", taskIDs(s, "/churn"))
+	}
+	t.Run("killed tasks are replaced", func(t *testing.T) {
+		for id := range taskIDs(s, "/churn") {
+			if err := s.sim.KillTask(id, false); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		waitDeployments(t, s)
+		waitUntil(t, "replacement running", 10*time.Second, func() bool { return len(taskIDs(s, "/churn")) == 3 })
+		routable(t, s, "churn.example.com", taskIDs(s, "/churn"))
+	})
+	t.Run("an unhealthy task leaves the backend", func(t *testing.T) {
+		var sick string
+		for id := range taskIDs(s, "/churn") {
+			sick = id
+			break
+		}
+		if err := s.sim.SetTaskHealthy(sick, false); err != nil {
+			t.Fatal(err)
+		}
+		want := taskIDs(s, "/churn")
+		delete(want, sick)
+		routable(t, s, "churn.example.com", want)
+	})
+	load.Stop()
+
+	sent, failed := load.sent.Load(), load.failed.Load()
+	t.Logf("load: %d requests, %d failed; reloads %d→%d; daemon syncs %d", sent, failed, reloads, s.reloadCounter(), status(t, listen).Syncs)
+	if s.reloadCounter() != reloads {
+		t.Errorf("task churn reloaded HAProxy: reload counter %d→%d", reloads, s.reloadCounter())
+	}
+	if failed != 0 {
+		load.mu.Lock()
+		defer load.mu.Unlock()
+		t.Errorf("%d of %d requests failed, e.g.:\n%s", failed, sent, strings.Join(load.failures, "\n"))
+	}
+}

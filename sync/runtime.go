@@ -1,0 +1,194 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
+)
+
+// RuntimeAPI is what sync needs from HAProxy's Runtime API (the stats
+// socket) to apply server churn without a reload.
+type RuntimeAPI interface {
+	LiveServers
+	AddServerReady(ctx context.Context, backend, server, addr string, port int, opts []string) error
+	RemoveServer(ctx context.Context, backend, server string) error
+	SetServerAddr(ctx context.Context, backend, server, addr string, port int) error
+	SetServerWeight(ctx context.Context, backend, server string, weight int) error
+	SetServerState(ctx context.Context, backend, server, state string) error
+}
+
+// dynamicBalance are the algorithms with which HAProxy 2.6 accepts servers
+// added at runtime (notes §6.5); the others need a reload.
+var dynamicBalance = map[string]bool{"roundrobin": true, "leastconn": true, "first": true, "random": true}
+
+// supportsDynamicServers reports whether servers of b can come and go at
+// runtime.
+func supportsDynamicServers(b dataplane.Backend) bool {
+	if b.Balance == nil {
+		return true // HAProxy's default is roundrobin
+	}
+	if dynamicBalance[b.Balance.Algorithm] {
+		return true
+	}
+	return b.HashType != nil && b.HashType.Method == "consistent"
+}
+
+// serverOptions renders a server's options as `add server` arguments.
+func serverOptions(s dataplane.Server) []string {
+	var o []string
+	if s.ID != nil {
+		o = append(o, "id", strconv.FormatInt(*s.ID, 10))
+	}
+	if s.Weight != nil {
+		o = append(o, "weight", strconv.FormatInt(*s.Weight, 10))
+	}
+	if s.Check == "enabled" {
+		o = append(o, "check")
+		if s.Inter != nil {
+			o = append(o, "inter", strconv.FormatInt(*s.Inter, 10))
+		}
+		if s.Fall != nil {
+			o = append(o, "fall", strconv.FormatInt(*s.Fall, 10))
+		}
+		if s.Rise != nil {
+			o = append(o, "rise", strconv.FormatInt(*s.Rise, 10))
+		}
+		if s.HealthCheckPort != nil {
+			o = append(o, "port", strconv.FormatInt(*s.HealthCheckPort, 10))
+		}
+	}
+	if s.Maintenance == "enabled" {
+		o = append(o, "disabled")
+	}
+	return o
+}
+
+// applyRuntimeSteps changes the live servers through the Runtime API. A
+// removed server goes to maint first, so requests in flight finish; it is
+// deleted once idle, and a server still busy is left in maint for the next
+// pass (the plan will name it again).
+func applyRuntimeSteps(ctx context.Context, rt RuntimeAPI, steps []Step, log *zap.Logger) (busy map[string]bool, err error) {
+	busy = map[string]bool{}
+	for _, s := range steps {
+		switch s.Op {
+		case Create:
+			srv := s.Value.(dataplane.Server)
+			err := rt.AddServerReady(ctx, s.Parent, srv.Name, srv.Address, int(*srv.Port), serverOptions(srv))
+			if errors.Is(err, runtimeapi.ErrServerExists) {
+				// Already live (an earlier pass that could not persist):
+				// make sure it points where it should.
+				err = rt.SetServerAddr(ctx, s.Parent, srv.Name, srv.Address, int(*srv.Port))
+				if err == nil {
+					err = rt.SetServerState(ctx, s.Parent, srv.Name, "ready")
+				}
+			}
+			if err != nil {
+				return busy, fmt.Errorf("%s: %w", s, err)
+			}
+		case Delete:
+			err := rt.RemoveServer(ctx, s.Parent, s.Name)
+			switch {
+			case errors.Is(err, runtimeapi.ErrServerHasConnections):
+				busy[s.Parent+"/"+s.Name] = true
+				log.Info("server still has connections; left in maint until idle", zap.String("backend", s.Parent), zap.String("server", s.Name))
+			case errors.Is(err, runtimeapi.ErrNoSuchServer):
+			case err != nil:
+				return busy, fmt.Errorf("%s: %w", s, err)
+			}
+		case Replace:
+			srv := s.Value.(dataplane.Server)
+			if err := rt.SetServerAddr(ctx, s.Parent, srv.Name, srv.Address, int(*srv.Port)); err != nil {
+				return busy, fmt.Errorf("%s: %w", s, err)
+			}
+			w := int64(1)
+			if srv.Weight != nil {
+				w = *srv.Weight
+			}
+			if err := rt.SetServerWeight(ctx, s.Parent, srv.Name, int(w)); err != nil {
+				return busy, fmt.Errorf("%s: %w", s, err)
+			}
+			state := "ready"
+			if srv.Maintenance == "enabled" {
+				state = "maint"
+			}
+			if err := rt.SetServerState(ctx, s.Parent, srv.Name, state); err != nil {
+				return busy, fmt.Errorf("%s: %w", s, err)
+			}
+		}
+	}
+	return busy, nil
+}
+
+// persistWithoutReload writes the same server changes into haproxy.cfg
+// without reloading: the changes go into a transaction that is never
+// committed, the Data Plane API renders that transaction's configuration,
+// and the text is posted back with skip_reload. HAProxy already runs the
+// changes (Runtime API); the file now says the same, so a later reload or
+// restart keeps them. Servers still draining stay in the file until they
+// are gone.
+func persistWithoutReload(ctx context.Context, api ConfigAPI, steps []Step) (int64, error) {
+	version, err := api.Version(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read configuration version: %w", err)
+	}
+	tx, err := api.StartTransaction(ctx, version)
+	if err != nil {
+		return 0, fmt.Errorf("start transaction to render the configuration: %w", err)
+	}
+	defer tx.Discard()
+	for _, s := range steps {
+		if err := applyTxStep(ctx, tx, s); err != nil {
+			return 0, fmt.Errorf("render %s: %w", s, err)
+		}
+	}
+	text, _, err := api.RawConfig(ctx, tx.ID)
+	if err != nil {
+		return 0, fmt.Errorf("read rendered configuration: %w", err)
+	}
+	wr, err := api.PostRawConfig(ctx, version, text, dataplane.RawOptions{SkipReload: true})
+	if err != nil {
+		return 0, fmt.Errorf("persist configuration (skip_reload): %w", err)
+	}
+	return wr.Version, nil
+}
+
+// applyRuntime is Apply for a plan made only of runtime steps when a
+// Runtime API is available.
+func applyRuntime(ctx context.Context, api ConfigAPI, rt RuntimeAPI, plan Plan, log *zap.Logger) (ApplyResult, error) {
+	var res ApplyResult
+	start := time.Now()
+	busy, err := applyRuntimeSteps(ctx, rt, plan.Steps, log)
+	if err != nil {
+		return res, err
+	}
+	res.RuntimeSteps = len(plan.Steps)
+	res.Routable = time.Since(start)
+	// A server that still serves requests stays in the file (it is in
+	// maint at runtime) until a later pass can delete it.
+	var persist []Step
+	for _, s := range plan.Steps {
+		if s.Op == Delete && busy[s.Parent+"/"+s.Name] {
+			continue
+		}
+		persist = append(persist, s)
+	}
+	res.Draining = len(busy)
+	if len(persist) == 0 {
+		return res, nil
+	}
+	v, err := persistWithoutReload(ctx, api, persist)
+	if err != nil {
+		return res, fmt.Errorf("runtime changes applied but not yet persisted: %w", err)
+	}
+	res.Version = v
+	log.Info("runtime changes applied and persisted without reload", zap.Int("steps", len(plan.Steps)),
+		zap.Duration("routable_after", res.Routable), zap.Duration("duration", time.Since(start)), zap.Int64("version", v))
+	return res, nil
+}
