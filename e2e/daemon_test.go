@@ -145,7 +145,7 @@ func routable(t *testing.T, s *env, host string, want map[string]bool) {
 func TestDaemonChurnWithoutReloads(t *testing.T) {
 	s := newStack(t)
 	zero := 0
-	grace := 1
+	grace := 100 // 1 s at the simulator's TimeScale
 	app := marathon.App{ID: "/churn", Instances: 1, PortDefinitions: []marathon.PortDefinition{{Port: 0}}, TaskKillGracePeriod: &grace,
 		Labels: map[string]string{"HAPROXY_0_VHOST": "churn.example.com"},
 		HealthChecks: []marathon.HealthCheck{{Protocol: "HTTP", Path: "/health", PortIndex: &zero, IntervalSeconds: 1,

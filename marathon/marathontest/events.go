@@ -2,67 +2,107 @@ package marathontest
 
 import (
 	"encoding/json"
-	"fmt"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"go.uber.org/zap"
 )
 
-// subscriber is one open /v2/events stream. Its buffer is bounded: a
-// subscriber that falls behind is dropped instead of blocking Marathon.
-type subscriber struct {
-	filter map[string]bool
-	ch     chan []byte
-	done   chan struct{}
+// subscriberBuffer bounds the events queued for one /v2/events stream.
+// Marathon fails a stream whose buffer overflows ("Buffer is full - slow
+// receiver. Close connection"); so does the simulator, instead of blocking.
+const subscriberBuffer = 256
+
+// bus is Marathon's event bus: every event goes to every subscribed stream
+// whose event_type filter admits it. Its maps are guarded by Server.mu, so
+// events are queued in the order the state changed.
+type bus struct {
+	subs   map[*subscriber]bool
+	silent atomic.Bool
 }
 
-const subscriberBuffer = 1024
+// subscriber is one open /v2/events stream.
+type subscriber struct {
+	filter map[string]bool // empty: every event
+	ch     chan []byte     // SSE frames
+	done   chan struct{}   // closed when the stream must end
+	once   sync.Once
+}
 
-// emit sends an event to every matching subscriber; callers hold s.mu.
-func (s *Server) emit(eventType string, payload map[string]any) {
+func (sub *subscriber) end() { sub.once.Do(func() { close(sub.done) }) }
+
+func (b *bus) closeAll() {
+	for sub := range b.subs {
+		delete(b.subs, sub)
+		sub.end()
+	}
+}
+
+// frame is the wire form of one event as Jetty's EventSourceServlet (which
+// serves Marathon's /v2/events) writes it: CRLF line ends.
+func frame(eventType string, data []byte) []byte {
+	b := make([]byte, 0, len(eventType)+len(data)+20)
+	b = append(b, "event: "...)
+	b = append(b, eventType...)
+	b = append(b, "\r\ndata: "...)
+	b = append(b, data...)
+	return append(b, "\r\n\r\n"...)
+}
+
+// emitLocked publishes one event; payload gets eventType and timestamp
+// (unless it has one). Callers hold s.mu. A subscriber whose buffer is full
+// is dropped and its stream closed.
+func (s *Server) emitLocked(eventType string, payload map[string]any) {
 	payload["eventType"] = eventType
-	payload["timestamp"] = now()
+	if _, ok := payload["timestamp"]; !ok {
+		payload["timestamp"] = now()
+	}
 	data, err := json.Marshal(payload)
 	if err != nil {
-		s.log.Error("event not serialisable: " + err.Error())
+		s.log.Error("event not serializable", zap.String("eventType", eventType), zap.Error(err))
 		return
 	}
-	frame := []byte(fmt.Sprintf("event: %s\ndata: %s\n\n", eventType, data))
-	for sub := range s.subs {
+	s.log.Debug("event", zap.String("eventType", eventType))
+	if s.bus.silent.Load() {
+		return
+	}
+	f := frame(eventType, data)
+	for sub := range s.bus.subs {
 		if len(sub.filter) > 0 && !sub.filter[eventType] {
 			continue
 		}
 		select {
-		case sub.ch <- frame:
+		case sub.ch <- f:
 		default:
-			delete(s.subs, sub)
-			close(sub.done)
+			s.log.Warn("event stream buffer full - slow receiver, closing the stream")
+			delete(s.bus.subs, sub)
+			sub.end()
 		}
 	}
 }
 
-// emitStatus sends a status_update_event for t (fields as in events.txt).
-func (s *Server) emitStatus(t *simTask) {
-	s.emit("status_update_event", map[string]any{
-		"slaveId": t.task.SlaveID, "taskId": t.task.ID, "taskStatus": t.task.State, "message": "",
-		"appId": t.task.AppID, "host": t.task.Host, "ports": t.task.Ports, "ipAddresses": t.task.IPAddresses,
-		"version": t.task.Version,
-	})
-}
-
-// CloseEventStreams cuts every open event stream.
-func (s *Server) CloseEventStreams() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for sub := range s.subs {
-		delete(s.subs, sub)
-		close(sub.done)
-	}
-}
-
+// handleEvents serves GET /v2/events. Like Jetty's EventSourceServlet it
+// needs an Accept header equal to text/event-stream (else 405), answers
+// with Connection: close and no chunking, and sends a CRLF heartbeat.
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
-	if !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
-		writeJSON(w, http.StatusNotAcceptable, map[string]string{"message": "Accept: text/event-stream is required"})
+	if r.Method != http.MethodGet {
+		methodNotAllowed(w)
+		return
+	}
+	wantsSSE := false
+	for _, a := range r.Header.Values("Accept") {
+		if strings.TrimSpace(a) == "text/event-stream" {
+			wantsSSE = true
+		}
+	}
+	if !wantsSSE {
+		w.Header().Set("Content-Type", "text/plain;charset=utf-8")
+		w.WriteHeader(http.StatusMethodNotAllowed)
+		_, _ = w.Write([]byte("HTTP method GET is not supported by this URL\n"))
 		return
 	}
 	fl, ok := w.(http.Flusher)
@@ -74,33 +114,54 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	for _, t := range r.URL.Query()["event_type"] {
 		sub.filter[t] = true
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.WriteHeader(http.StatusOK)
+	remote := r.RemoteAddr
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		remote = h
+	}
 
 	s.mu.Lock()
-	s.subs[sub] = true
-	host := r.RemoteAddr
-	if i := strings.LastIndex(host, ":"); i > 0 {
-		host = host[:i]
+	if s.closed {
+		s.mu.Unlock()
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"message": "simulator closed"})
+		return
 	}
-	attached, _ := json.Marshal(map[string]any{"remoteAddress": host, "eventType": "event_stream_attached", "timestamp": now()})
+	s.bus.subs[sub] = true
+	// Marathon publishes the attach on the bus: every stream sees it, this
+	// one first of all (it is queued before anything else can be).
+	s.emitLocked("event_stream_attached", map[string]any{"remoteAddress": remote})
 	s.mu.Unlock()
-	if len(sub.filter) == 0 || sub.filter["event_stream_attached"] {
-		fmt.Fprintf(w, "event: event_stream_attached\ndata: %s\n\n", attached)
-	}
+	w.Header().Set("Content-Type", "text/event-stream;charset=utf-8")
+	w.Header().Set("Connection", "close")
+	w.Header().Set("Transfer-Encoding", "identity") // net/http: no chunking, close after reply
+	w.WriteHeader(http.StatusOK)
 	fl.Flush()
 
-	keepalive := time.NewTicker(s.opts.KeepaliveInterval)
-	defer keepalive.Stop()
 	defer func() {
 		s.mu.Lock()
-		if s.subs[sub] {
-			delete(s.subs, sub)
-			close(sub.done)
+		if s.bus.subs[sub] {
+			delete(s.bus.subs, sub)
+			sub.end()
+		}
+		if !s.closed {
+			s.emitLocked("event_stream_detached", map[string]any{"remoteAddress": remote})
 		}
 		s.mu.Unlock()
 	}()
+
+	// A client that stops reading must not hold this goroutine for ever.
+	rc := http.NewResponseController(w)
+	write := func(b []byte) bool {
+		if s.bus.silent.Load() {
+			return true
+		}
+		_ = rc.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	heartbeat := time.NewTicker(s.opts.KeepaliveInterval)
+	defer heartbeat.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
@@ -109,29 +170,15 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-sub.done:
 			return
-		case frame := <-sub.ch:
-			if s.isSilent() {
-				continue
-			}
-			if _, err := w.Write(frame); err != nil {
+		case f := <-sub.ch:
+			if !write(f) {
 				return
 			}
-			fl.Flush()
-		case <-keepalive.C:
-			if s.isSilent() {
-				continue
-			}
-			// Marathon's keepalive is a bare line break.
-			if _, err := w.Write([]byte("\r\n")); err != nil {
+		case <-heartbeat.C:
+			// Jetty's heartbeat: a bare CRLF.
+			if !write([]byte("\r\n")) {
 				return
 			}
-			fl.Flush()
 		}
 	}
-}
-
-func (s *Server) isSilent() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.silent
 }

@@ -1,16 +1,12 @@
 package marathontest
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -18,338 +14,231 @@ import (
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 )
 
-const refDir = "../../../shared/reference/marathon/examples"
+func TestPingLeaderInfo(t *testing.T) {
+	s := start(t, Options{Leader: "marathon-1:8080"})
+	resp, raw := call(t, "GET", s.URL()+"/ping", nil, nil)
+	if resp.StatusCode != 200 || string(raw) != "pong" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("ping: %d %q %v", resp.StatusCode, raw, resp.Header)
+	}
+	var leader marathon.Leader
+	getJSON(t, s.URL()+"/v2/leader", &leader)
+	var info marathon.Info
+	getJSON(t, s.URL()+"/v2/info", &info)
+	if leader.Leader != "marathon-1:8080" || info.Leader != "marathon-1:8080" || !info.Elected || info.Name != "marathon" {
+		t.Fatalf("leader %+v info %+v", leader, info)
+	}
+	d := start(t, Options{})
+	getJSON(t, d.URL()+"/v2/leader", &leader)
+	if "http://"+leader.Leader != d.URL() {
+		t.Fatalf("default leader %s, server %s", leader.Leader, d.URL())
+	}
+}
 
-func start(t *testing.T) *Server {
-	t.Helper()
-	s := New(Options{})
+// TestUnavailable: like a Marathon without leader, every call is 503 and
+// open event streams close; 0 restores service.
+func TestUnavailable(t *testing.T) {
+	s := start(t, Options{})
+	st := openStream(t, s, "")
+	st.waitEvent(t, "event_stream_attached", nil)
+	s.SetUnavailable(http.StatusServiceUnavailable)
+	for _, p := range []string{"/v2/apps", "/ping", "/v2/info"} {
+		var body map[string]any
+		resp, _ := call(t, "GET", s.URL()+p, nil, &body)
+		if resp.StatusCode != 503 || body["message"] != "Could not determine the current leader" {
+			t.Fatalf("%s while unavailable: %d %v", p, resp.StatusCode, body)
+		}
+	}
+	waitFor(t, "the stream to close", st.closed.Load)
+	s.SetUnavailable(0)
+	getJSON(t, s.URL()+"/v2/apps", &map[string]any{})
+}
+
+func TestBasicAuth(t *testing.T) {
+	s := start(t, Options{User: "ops", Password: "s3cret"})
+	resp, _ := call(t, "GET", s.URL()+"/v2/apps", nil, nil)
+	if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic") {
+		t.Fatalf("no credentials: %d", resp.StatusCode)
+	}
+	for _, cred := range []struct {
+		user, pass string
+		want       int
+	}{{"ops", "wrong", 401}, {"ops", "s3cret", 200}} {
+		req, _ := http.NewRequest("GET", s.URL()+"/v2/apps", nil)
+		req.SetBasicAuth(cred.user, cred.pass)
+		resp, err := testClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != cred.want {
+			t.Fatalf("%s/%s: %d, want %d", cred.user, cred.pass, resp.StatusCode, cred.want)
+		}
+	}
+}
+
+// TestAppsQuery: embed, label selectors, id filter, sorting, no tasks key
+// without embed, /v2/tasks with servicePorts and status filter.
+func TestAppsQuery(t *testing.T) {
+	s := start(t, Options{})
+	a := hostApp("/b/web", 1)
+	a.Labels = map[string]string{"HAPROXY_GROUP": "external", "tier": "front"}
+	c := hostApp("/a/db", 1)
+	c.Labels = map[string]string{"tier": "back"}
+	mustCreate(t, s, a)
+	mustCreate(t, s, c)
+	waitDeployments(t, s)
+
+	var list struct{ Apps []map[string]any }
+	getJSON(t, s.URL()+"/v2/apps", &list)
+	if len(list.Apps) != 2 || list.Apps[0]["id"] != "/a/db" || list.Apps[1]["id"] != "/b/web" {
+		t.Fatalf("apps not sorted: %v", list.Apps)
+	}
+	for _, app := range list.Apps {
+		if _, ok := app["tasks"]; ok {
+			t.Fatal("tasks without embed")
+		}
+		if deps, ok := app["deployments"].([]any); !ok || len(deps) != 0 || app["tasksRunning"] != 1.0 {
+			t.Fatalf("counts/deployments: %v", app)
+		}
+	}
+	for q, want := range map[string]string{
+		"?label=HAPROXY_GROUP==external": "/b/web", "?label=tier%20in%20(back,middle)": "/a/db",
+		"?label=tier!=front": "/a/db", "?label=HAPROXY_GROUP": "/b/web", "?id=WEB": "/b/web",
+	} {
+		getJSON(t, s.URL()+"/v2/apps"+q, &list)
+		if len(list.Apps) != 1 || list.Apps[0]["id"] != want {
+			t.Fatalf("%s: %v", q, list.Apps)
+		}
+	}
+	getJSON(t, s.URL()+"/v2/apps?embed=apps.tasks&embed=apps.lastTaskFailure&embed=apps.taskStats&embed=apps.readiness", &list)
+	for _, app := range list.Apps {
+		tasks, _ := app["tasks"].([]any)
+		if len(tasks) != 1 || app["taskStats"] == nil || app["readinessCheckResults"] == nil {
+			t.Fatalf("embeds: %v", app)
+		}
+		if _, ok := tasks[0].(map[string]any)["servicePorts"]; ok {
+			t.Fatal("servicePorts in embedded tasks (Marathon puts them in /v2/tasks only)")
+		}
+	}
+	var tasks struct{ Tasks []marathon.Task }
+	getJSON(t, s.URL()+"/v2/tasks?status=running", &tasks)
+	if len(tasks.Tasks) != 2 || len(tasks.Tasks[0].ServicePorts) != 1 {
+		t.Fatalf("/v2/tasks %+v", tasks.Tasks)
+	}
+	getJSON(t, s.URL()+"/v2/tasks?status=staging", &tasks)
+	if len(tasks.Tasks) != 0 {
+		t.Fatalf("staging tasks %+v", tasks.Tasks)
+	}
+	var versions struct{ Versions []string }
+	getJSON(t, s.URL()+"/v2/apps/b/web/versions", &versions)
+	if len(versions.Versions) != 1 {
+		t.Fatalf("versions %v", versions)
+	}
+}
+
+// TestTasksDelete is POST /v2/tasks/delete, with and without scale.
+func TestTasksDelete(t *testing.T) {
+	s := start(t, Options{})
+	mustCreate(t, s, hostApp("/x", 2))
+	mustCreate(t, s, hostApp("/y", 2))
+	waitDeployments(t, s)
+	ids := []string{runningTasks(s, "/x")[0].ID, runningTasks(s, "/y")[0].ID}
+	var res marathon.DeploymentResult
+	resp, raw := call(t, "POST", s.URL()+"/v2/tasks/delete?scale=true", map[string]any{"ids": ids}, &res)
+	if resp.StatusCode != 200 || res.DeploymentID == "" {
+		t.Fatalf("delete with scale: %d %s", resp.StatusCode, raw)
+	}
+	waitDeployments(t, s)
+	for _, id := range []string{"/x", "/y"} {
+		if a, _ := s.App(id); a.Instances != 1 || len(a.Tasks) != 1 {
+			t.Fatalf("%s after kill and scale: %d instances %d tasks", id, a.Instances, len(a.Tasks))
+		}
+	}
+	var killed struct{ Tasks []marathon.Task }
+	resp, raw = call(t, "POST", s.URL()+"/v2/tasks/delete", map[string]any{"ids": []string{runningTasks(s, "/x")[0].ID}}, &killed)
+	if resp.StatusCode != 200 || len(killed.Tasks) != 1 {
+		t.Fatalf("delete: %d %s", resp.StatusCode, raw)
+	}
+	resp, _ = call(t, "POST", s.URL()+"/v2/tasks/delete", map[string]any{"ids": []string{"garbage"}}, nil)
+	if resp.StatusCode != 400 {
+		t.Fatalf("invalid id: %d", resp.StatusCode)
+	}
+}
+
+// TestCloseReleasesEverything: after Close no task port answers and the
+// goroutines the simulator started are gone.
+func TestCloseReleasesEverything(t *testing.T) {
+	base := runtime.NumGoroutine()
+	s := New(Options{KeepaliveInterval: 20 * time.Millisecond})
 	if err := s.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func getJSON(t *testing.T, url string, out any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("GET %s: %d", url, resp.StatusCode)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// shapeDiff lists the keys of ref (recursively) that got lacks or holds
-// with another JSON type.
-func shapeDiff(path string, ref, got any) []string {
-	var out []string
-	switch r := ref.(type) {
-	case map[string]any:
-		g, ok := got.(map[string]any)
-		if !ok {
-			return []string{path + ": not an object"}
-		}
-		for k, v := range r {
-			gv, ok := g[k]
-			if !ok {
-				out = append(out, path+"."+k+": missing")
-				continue
+	app := hostApp("/a", 3)
+	app.HealthChecks = []marathon.HealthCheck{{Protocol: "HTTP", Path: "/", PortIndex: ptr(0), IntervalSeconds: 1}}
+	mustCreate(t, s, app)
+	mustCreate(t, s, marathon.App{ID: "/c", Instances: 2, Networks: []marathon.Network{{Mode: "container"}},
+		Container: &marathon.Container{PortMappings: []marathon.PortMapping{{ContainerPort: 7070}}}})
+	waitDeployments(t, s)
+	st := openStream(t, s, "")
+	st.waitEvent(t, "event_stream_attached", nil)
+	var addrs []string
+	for _, a := range s.Apps() {
+		for _, tk := range a.Tasks {
+			for _, p := range tk.Ports {
+				addrs = append(addrs, fmt.Sprintf("%s:%d", tk.Host, p))
 			}
-			out = append(out, shapeDiff(path+"."+k, v, gv)...)
-		}
-	case []any:
-		g, ok := got.([]any)
-		if !ok {
-			return []string{path + ": not an array"}
-		}
-		if len(r) > 0 && len(g) > 0 {
-			out = append(out, shapeDiff(path+"[0]", r[0], g[0])...)
-		}
-	case nil:
-	default:
-		if fmt.Sprintf("%T", ref) != fmt.Sprintf("%T", got) {
-			out = append(out, fmt.Sprintf("%s: %T vs %T", path, ref, got))
-		}
-	}
-	return out
-}
-
-func readRef(t *testing.T, name string) any {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(refDir, name))
-	if err != nil {
-		t.Skipf("reference pack not found (%v)", err)
-	}
-	var v any
-	if err := json.Unmarshal(raw, &v); err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func TestAppsMatchReferenceShapes(t *testing.T) {
-	s := start(t)
-	ref := readRef(t, "marathon-1.5-apps-embed-tasks.json")
-	raw, _ := json.Marshal(ref.(map[string]any)["apps"].([]any)[0])
-	var app marathon.App
-	if err := json.Unmarshal(raw, &app); err != nil {
-		t.Fatal(err)
-	}
-	app.Tasks, app.Networks = nil, nil // host networking so tasks listen on 127.0.0.1
-	if _, err := s.CreateApp(app); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitDeployments(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	var got any
-	getJSON(t, s.URL()+"/v2/apps?embed=apps.tasks", &got)
-	refApp := ref.(map[string]any)["apps"].([]any)[0].(map[string]any)
-	delete(refApp, "networks") // changed above on purpose
-	gotApp := got.(map[string]any)["apps"].([]any)[0]
-	if d := shapeDiff("app", refApp, gotApp); len(d) > 0 {
-		t.Errorf("shape differs from the reference:\n%s", strings.Join(d, "\n"))
-	}
-	var tasks any
-	getJSON(t, s.URL()+"/v2/tasks", &tasks)
-	refTasks := readRef(t, "tasks.json")
-	if d := shapeDiff("tasks", refTasks, tasks); len(d) > 0 {
-		// region/zone/role and servicePorts are in both; the rest must match.
-		t.Errorf("tasks shape differs:\n%s", strings.Join(d, "\n"))
-	}
-	var info any
-	getJSON(t, s.URL()+"/v2/info", &info)
-	for _, k := range []string{"name", "version", "elected", "leader", "frameworkId", "marathon_config", "zookeeper_config", "http_config"} {
-		if _, ok := info.(map[string]any)[k]; !ok {
-			t.Errorf("/v2/info lacks %s", k)
-		}
-	}
-}
-
-func dialBody(t *testing.T, port int) string {
-	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return string(b)
-}
-
-func TestTasksAreRealServersAndFollowScaling(t *testing.T) {
-	s := start(t)
-	ctx := context.Background()
-	events := subscribe(t, s, "status_update_event", "deployment_success")
-	if _, err := s.CreateApp(marathon.App{ID: "/web", Instances: 3, PortDefinitions: []marathon.PortDefinition{{Port: 0}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitDeployments(ctx); err != nil {
-		t.Fatal(err)
-	}
-	app, _ := s.App("/web")
-	if len(app.Tasks) != 3 || app.PortDefinitions[0].Port < 10000 {
-		t.Fatalf("tasks %d service port %d", len(app.Tasks), app.PortDefinitions[0].Port)
-	}
-	for _, task := range app.Tasks {
-		if task.State != marathon.TaskRunning || !strings.HasPrefix(task.ID, "web.") {
-			t.Fatalf("task %+v", task)
-		}
-		if body := dialBody(t, task.Ports[0]); !strings.Contains(body, "task="+task.ID) {
-			t.Fatalf("task %s answered %q", task.ID, body)
-		}
-	}
-	// Event order for one task: STAGING, STARTING, RUNNING, then success.
-	var seen []string
-	waitFor(t, "deployment_success", func() bool {
-		for {
-			select {
-			case e := <-events:
-				seen = append(seen, e)
-				if strings.HasPrefix(e, "deployment_success") {
-					return true
-				}
-			default:
-				return false
+			if len(tk.Ports) == 0 {
+				addrs = append(addrs, tk.IPAddresses[0].IPAddress+":7070")
 			}
 		}
-	})
-	if !strings.Contains(strings.Join(seen, ","), "TASK_STAGING") || !strings.Contains(strings.Join(seen, ","), "TASK_RUNNING") {
-		t.Fatalf("events %v", seen)
 	}
-
-	if _, err := s.ScaleApp("/web", 5, false); err != nil {
+	if len(addrs) != 5 {
+		t.Fatalf("addresses %v", addrs)
+	}
+	// a kill in flight and a slow request must not hold Close up
+	go func() { _, _ = testClient.Get("http://" + addrs[1] + "/slow?ms=5000") }()
+	_ = s.KillTask(s.Apps()[0].Tasks[0].ID, false)
+	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// A second change while the deployment runs is refused, unless forced.
-	if _, err := s.ScaleApp("/web", 6, false); err == nil || err.(*apiErr).status != 409 {
-		t.Fatalf("want 409, got %v", err)
-	}
-	if _, err := s.ScaleApp("/web", 2, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitDeployments(ctx); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "2 tasks", func() bool { a, _ := s.App("/web"); return len(a.Tasks) == 2 })
-
-	app, _ = s.App("/web")
-	victim := app.Tasks[0]
-	if err := s.KillTask(victim.ID, true); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "1 task", func() bool { a, _ := s.App("/web"); return len(a.Tasks) == 1 && a.Instances == 1 })
-	if _, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", victim.Ports[0]), 200*time.Millisecond); err == nil {
-		t.Fatal("killed task still listening")
-	}
-}
-
-func TestTCPBannerAndHealthChecks(t *testing.T) {
-	s := start(t)
-	zero := 0
-	_, err := s.CreateApp(marathon.App{ID: "/checked", Instances: 1, PortDefinitions: []marathon.PortDefinition{{Port: 0}},
-		HealthChecks: []marathon.HealthCheck{{Protocol: "HTTP", Path: "/health", PortIndex: &zero, IntervalSeconds: 1, TimeoutSeconds: 1, MaxConsecutiveFailures: 100}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.WaitDeployments(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	app, _ := s.App("/checked")
-	task := app.Tasks[0]
-	if len(task.HealthCheckResults) == 0 || !task.HealthCheckResults[0].Alive {
-		t.Fatalf("results %+v", task.HealthCheckResults)
-	}
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", task.Ports[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	line, _ := bufio.NewReader(c).ReadString('\n')
-	c.Close()
-	if !strings.Contains(line, "task="+task.ID) {
-		t.Fatalf("banner %q", line)
-	}
-	if err := s.SetTaskHealthy(task.ID, false); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "unhealthy", func() bool {
-		a, _ := s.App("/checked")
-		return len(a.Tasks) > 0 && len(a.Tasks[0].HealthCheckResults) > 0 && !a.Tasks[0].HealthCheckResults[0].Alive
-	})
-}
-
-func TestErrorsAndAvailability(t *testing.T) {
-	s := start(t)
-	resp, _ := http.Get(s.URL() + "/v2/apps/nope")
-	if resp.StatusCode != 404 {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
-	resp.Body.Close()
-	resp, _ = http.Post(s.URL()+"/v2/apps", "application/json", strings.NewReader(`{"id":"/Bad_ID"}`))
-	if resp.StatusCode != 422 {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
-	resp.Body.Close()
-	s.SetUnavailable(503)
-	resp, _ = http.Get(s.URL() + "/v2/apps")
-	if resp.StatusCode != 503 {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
-	resp.Body.Close()
-}
-
-// subscribe opens /v2/events and returns "type[:taskStatus]" strings.
-func subscribe(t *testing.T, s *Server, types ...string) <-chan string {
-	t.Helper()
-	q := ""
-	for _, ty := range types {
-		q += "&event_type=" + ty
-	}
-	req, _ := http.NewRequest("GET", s.URL()+"/v2/events?"+strings.TrimPrefix(q, "&"), nil)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { resp.Body.Close() })
-	out := make(chan string, 256)
-	go func() {
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			line := sc.Text()
-			if !strings.HasPrefix(line, "data: ") {
-				continue
-			}
-			var e map[string]any
-			if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &e) != nil {
-				continue
-			}
-			desc := fmt.Sprint(e["eventType"])
-			if st, ok := e["taskStatus"]; ok {
-				desc += ":" + fmt.Sprint(st)
-			}
-			out <- desc
-		}
-	}()
-	return out
-}
-
-func TestEventsTxtFieldsPresent(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(refDir, "events.txt"))
-	if err != nil {
-		t.Skip("reference pack not found")
-	}
-	var refStatus map[string]any
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "data: ") && strings.Contains(line, "status_update_event") {
-			_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &refStatus)
-			break
+	for _, addr := range addrs {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Fatalf("%s still accepts connections after Close", addr)
 		}
 	}
-	s := start(t)
-	req, _ := http.NewRequest("GET", s.URL()+"/v2/events?event_type=status_update_event", nil)
-	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	if _, err := testClient.Get(s.URL() + "/ping"); err == nil {
+		t.Fatal("API still answers after Close")
 	}
-	defer resp.Body.Close()
-	if _, err := s.CreateApp(marathon.App{ID: "/e", Instances: 1}); err != nil {
-		t.Fatal(err)
+	st.close()
+	waitFor(t, "goroutines to end", func() bool { return runtime.NumGoroutine() <= base+2 })
+	if _, err := s.CreateApp(hostApp("/late", 1)); err == nil {
+		t.Fatal("CreateApp after Close")
 	}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if line := sc.Text(); strings.HasPrefix(line, "data: ") {
-			var got map[string]any
-			_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &got)
-			var missing []string
-			for k := range refStatus {
-				if _, ok := got[k]; !ok {
-					missing = append(missing, k)
-				}
-			}
-			sort.Strings(missing)
-			if len(missing) > 0 {
-				t.Fatalf("status_update_event lacks %v", missing)
-			}
-			return
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+}
+
+func TestLoadApps(t *testing.T) {
+	dir := t.TempDir()
+	for name, body := range map[string]string{
+		"wrapped.json": `{"apps":[{"id":"/a","instances":2},{"id":"/b","healthChecks":[{"protocol":"TCP"}]}]}`,
+		"list.json":    `[{"id":"/a","instances":2},{"id":"/b","healthChecks":[{"protocol":"TCP"}]}]`,
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
 		}
+		apps, err := LoadApps(p)
+		if err != nil || len(apps) != 2 || apps[0].ID != "/a" || apps[0].Instances != 2 || apps[1].Instances != 1 ||
+			apps[1].HealthChecks[0].GracePeriodSeconds != 300 || apps[1].HealthChecks[0].MaxConsecutiveFailures != 3 {
+			t.Fatalf("%s: %+v %v", name, apps, err)
+		}
+	}
+	p := filepath.Join(dir, "bad.json")
+	_ = os.WriteFile(p, []byte(`{"apps":`), 0o600)
+	if _, err := LoadApps(p); err == nil {
+		t.Fatal("bad file loaded")
 	}
 }

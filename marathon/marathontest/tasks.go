@@ -5,95 +5,424 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 )
 
-// taskServer is the "process" of a task: one real listener per app port.
-// Each answers HTTP with the app and task id; a raw TCP client that sends
-// nothing for 200 ms gets the same line as a banner, so tcp-mode apps can be
-// tested too.
-type taskServer struct {
-	appID, taskID string
-	// healthPaths are the app's HTTP health-check paths; an unhealthy task
-	// fails those (its health checks) and keeps serving everything else.
-	healthPaths map[string]bool
-	listeners   []net.Listener
-	servers     []*http.Server
-	healthy     atomic.Bool
-	wg          sync.WaitGroup
-	once        sync.Once
+// simTask is one task (one instance of an app) and its "process".
+type simTask struct {
+	app        *simApp
+	id         string
+	instanceID string
+	version    string       // the app version it was launched with
+	cfg        marathon.App // the app as it was at launch
+	state      string
+	stagedAt   time.Time
+	startedAt  time.Time
+	ip         string // the address its ports listen on
+	ipPerTask  bool
+	ports      []int // host ports (host and bridge networking)
+	proc       *taskProcess
+	health     []*healthState // one per cfg.HealthChecks
+	ctx        context.Context
+	cancel     context.CancelFunc // ends its state timers and health checks
 }
 
-func startTaskServer(appID, taskID string, addrs []string, healthPaths map[string]bool) (*taskServer, error) {
-	ts := &taskServer{appID: appID, taskID: taskID, healthPaths: healthPaths}
-	ts.healthy.Store(true)
-	for i, a := range addrs {
-		l, err := net.Listen("tcp", a)
-		if err != nil {
-			ts.close()
-			return nil, fmt.Errorf("task %s port %d: listen %s: %w", taskID, i, a, err)
-		}
-		ts.listeners = append(ts.listeners, l)
-		sl := &sniffListener{raw: l, conns: make(chan net.Conn), done: make(chan struct{}), banner: ts.banner(i)}
-		srv := &http.Server{Handler: ts.handler(i), ReadHeaderTimeout: 5 * time.Second}
-		ts.servers = append(ts.servers, srv)
-		ts.wg.Add(2)
-		go func() { defer ts.wg.Done(); sl.acceptLoop(&ts.wg) }()
-		go func() { defer ts.wg.Done(); _ = srv.Serve(sl) }()
+func (t *simTask) terminal() bool {
+	switch t.state {
+	case marathon.TaskKilled, marathon.TaskFailed, marathon.TaskFinished, marathon.TaskLost, marathon.TaskError,
+		marathon.TaskDropped, marathon.TaskGone, marathon.TaskGoneByOperator:
+		return true
 	}
-	return ts, nil
+	return false
 }
 
-func (ts *taskServer) ports() []int {
-	out := make([]int, len(ts.listeners))
-	for i, l := range ts.listeners {
+func (t *simTask) stopTimers() { t.cancel() }
+
+// condition is Marathon's instance Condition for a task state.
+func condition(state string) string {
+	switch state {
+	case marathon.TaskStaging:
+		return "Staging"
+	case marathon.TaskStarting:
+		return "Starting"
+	case marathon.TaskRunning:
+		return "Running"
+	case marathon.TaskKilling:
+		return "Killing"
+	case marathon.TaskKilled:
+		return "Killed"
+	case marathon.TaskFailed:
+		return "Failed"
+	case marathon.TaskFinished:
+		return "Finished"
+	}
+	return "Unknown"
+}
+
+// uuidV1Locked makes a time-based UUID, the kind Marathon puts in task ids.
+func (s *Server) uuidV1Locked() string {
+	ts := uint64(time.Now().UnixNano()/100) + 0x01B21DD213814000 // 100ns since 1582-10-15
+	if ts <= s.uuidTime {
+		ts = s.uuidTime + 1
+	}
+	s.uuidTime = ts
+	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", uint32(ts), uint16(ts>>32), uint16(ts>>48)&0x0fff|0x1000,
+		s.uuidClock|0x8000, s.uuidNode)
+}
+
+// launchLocked starts one task of app: its listeners open at once (Mesos
+// knows a task's host ports from launch), TASK_STAGING now, then
+// TASK_STARTING and TASK_RUNNING StateDelay apart.
+func (s *Server) launchLocked(app *simApp) *simTask {
+	uid := s.uuidV1Locked()
+	t := &simTask{
+		app: app, id: safeID(app.id) + "." + uid, instanceID: safeID(app.id) + ".marathon-" + uid,
+		version: app.version, cfg: app.view, state: marathon.TaskStaging, stagedAt: time.Now(),
+		ip: s.opts.TaskHost, ports: []int{},
+	}
+	t.ctx, t.cancel = context.WithCancel(s.ctx)
+	if s.closed {
+		t.state = marathon.TaskFailed
+		return t
+	}
+	var addrs []string
+	ports := portsOf(app.view)
+	switch app.mode {
+	case modeContainer:
+		s.nextIP++
+		n := s.nextIP - 1
+		t.ip, t.ipPerTask = fmt.Sprintf("127.0.%d.%d", 1+n/254, 1+n%254), true
+		for _, p := range ports {
+			addrs = append(addrs, net.JoinHostPort(t.ip, strconv.Itoa(p.containerPort)))
+		}
+	default:
+		for range ports {
+			addrs = append(addrs, net.JoinHostPort(t.ip, "0"))
+		}
+	}
+	for _, hc := range app.view.HealthChecks {
+		t.health = append(t.health, &healthState{check: hc})
+	}
+	proc, err := startTaskProcess(app.id, t.id, addrs, healthPaths(app.view))
+	if err != nil {
+		// No replacement is started from here: a port that cannot be bound
+		// would fail again at once.
+		s.log.Error("task failed to start", zap.String("app", app.id), zap.String("task", t.id), zap.Error(err))
+		s.statusLocked(t, "")
+		s.endLocked(t, marathon.TaskFailed, err.Error())
+		return t
+	}
+	t.proc = proc
+	if !t.ipPerTask {
+		t.ports = proc.ports()
+	}
+	app.tasks = append(app.tasks, t)
+	s.statusLocked(t, "")
+	s.goLocked(func() { s.lifecycle(t) })
+	return t
+}
+
+func (s *Server) lifecycle(t *simTask) {
+	if !sleepCtx(t.ctx, s.opts.StateDelay) {
+		return
+	}
+	s.mu.Lock()
+	if t.state != marathon.TaskStaging {
+		s.mu.Unlock()
+		return
+	}
+	t.state = marathon.TaskStarting
+	s.statusLocked(t, "")
+	s.mu.Unlock()
+	if !sleepCtx(t.ctx, s.opts.StateDelay) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.state != marathon.TaskStarting || s.closed {
+		return
+	}
+	t.state = marathon.TaskRunning
+	t.startedAt = time.Now()
+	s.statusLocked(t, "")
+	for i := range t.health {
+		s.goLocked(func() { s.healthLoop(t, i) })
+	}
+	s.touchLocked(t.app)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+// killLocked kills a task as Marathon does through Mesos: TASK_KILLING at
+// once, then after StateDelay the process gets its grace period to finish
+// in-flight requests (new connections are refused), then TASK_KILLED.
+func (s *Server) killLocked(t *simTask) {
+	if t.terminal() || t.state == marathon.TaskKilling {
+		return
+	}
+	t.stopTimers()
+	t.state = marathon.TaskKilling
+	s.statusLocked(t, "")
+	grace := s.scaled(3) // Mesos' default kill grace period
+	if g := t.cfg.TaskKillGracePeriod; g != nil {
+		grace = s.scaled(float64(*g))
+	}
+	grace = max(grace, s.opts.StateDelay)
+	s.goLocked(func() {
+		// The process models an app built for zero-downtime: on SIGTERM
+		// it keeps serving through the kill grace period, which is the
+		// window a load balancer has to take it out, then drains and exits.
+		if !s.sleep(grace) {
+			return
+		}
+		if t.proc != nil {
+			t.proc.stop(max(s.opts.StateDelay, 100*time.Millisecond))
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.closed {
+			s.terminalLocked(t, marathon.TaskKilled, "")
+		}
+	})
+}
+
+// terminalLocked moves a task to a terminal state: the task is expunged
+// (a failure is kept as the app's lastTaskFailure) and its app reacts
+// (deployment progress or a replacement).
+func (s *Server) terminalLocked(t *simTask, state, message string) {
+	if t.terminal() {
+		return
+	}
+	s.endLocked(t, state, message)
+	s.touchLocked(t.app)
+}
+
+func (s *Server) endLocked(t *simTask, state, message string) {
+	t.stopTimers()
+	t.state = state
+	if state == marathon.TaskFailed {
+		t.app.lastFailure = map[string]any{
+			"appId": t.app.id, "host": s.opts.TaskHost, "message": message, "state": state,
+			"taskId": t.id, "timestamp": now(), "version": t.version, "slaveId": s.agentID,
+		}
+	}
+	s.statusLocked(t, message)
+	for i, x := range t.app.tasks {
+		if x == t {
+			t.app.tasks = append(t.app.tasks[:i], t.app.tasks[i+1:]...)
+			break
+		}
+	}
+}
+
+// statusLocked posts what Marathon posts for a task status update:
+// status_update_event, then instance_changed_event.
+func (s *Server) statusLocked(t *simTask, message string) {
+	s.emitLocked("status_update_event", map[string]any{
+		"slaveId": s.agentID, "taskId": t.id, "taskStatus": t.state, "message": message,
+		"appId": t.app.id, "host": s.opts.TaskHost, "ipAddresses": ipAddressesJSON(t),
+		"ports": t.ports, "version": t.version,
+	})
+	s.emitLocked("instance_changed_event", map[string]any{
+		"instanceId": t.instanceID, "condition": condition(t.state), "runSpecId": t.app.id,
+		"agentId": s.agentID, "host": s.opts.TaskHost, "runSpecVersion": t.version,
+	})
+}
+
+// healthPaths are the paths of the app's HTTP health checks; nil means
+// the app has none, and an unhealthy task then fails every path.
+func healthPaths(app marathon.App) map[string]bool {
+	var out map[string]bool
+	for _, hc := range app.HealthChecks {
+		switch strings.ToUpper(hc.Protocol) {
+		case "HTTP", "HTTPS", "MESOS_HTTP", "MESOS_HTTPS":
+			if out == nil {
+				out = map[string]bool{}
+			}
+			p := hc.Path
+			if p == "" {
+				p = "/"
+			}
+			out[p] = true
+		}
+	}
+	return out
+}
+
+// taskProcess is what a task runs: one real listener per app port. Each
+// answers HTTP with the app and task ids; a TCP client that sends nothing
+// for bannerAfter gets the same line as a banner, so TCP-mode apps can be
+// tested too.
+type taskProcess struct {
+	appID, taskID string
+	healthPaths   map[string]bool
+	healthy       atomic.Bool
+	listeners     []*sniffListener
+	servers       []*http.Server
+	wg            sync.WaitGroup
+}
+
+const bannerAfter = 200 * time.Millisecond
+
+func startTaskProcess(appID, taskID string, addrs []string, healthPaths map[string]bool) (*taskProcess, error) {
+	p := &taskProcess{appID: appID, taskID: taskID, healthPaths: healthPaths}
+	p.healthy.Store(true)
+	for i, addr := range addrs {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			p.kill()
+			return nil, fmt.Errorf("task %s port index %d: %w", taskID, i, err)
+		}
+		sl := &sniffListener{Listener: ln, banner: []byte(p.banner(i)), conns: make(chan net.Conn),
+			done: make(chan struct{}), pending: map[net.Conn]bool{}, wg: &p.wg}
+		srv := &http.Server{Handler: p.handler(i), ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog: log.New(io.Discard, "", 0)}
+		p.listeners = append(p.listeners, sl)
+		p.servers = append(p.servers, srv)
+		p.wg.Add(2)
+		go sl.run()
+		go func() {
+			defer p.wg.Done()
+			_ = srv.Serve(sl)
+		}()
+	}
+	return p, nil
+}
+
+func (p *taskProcess) banner(index int) string {
+	return fmt.Sprintf("app=%s task=%s port=%d\n", p.appID, p.taskID, index)
+}
+
+func (p *taskProcess) ports() []int {
+	out := make([]int, len(p.listeners))
+	for i, l := range p.listeners {
 		out[i] = l.Addr().(*net.TCPAddr).Port
 	}
 	return out
 }
 
-func (ts *taskServer) banner(index int) string {
-	return fmt.Sprintf("app=%s task=%s port=%d\n", ts.appID, ts.taskID, index)
+// handler answers every path with the task's identity; /slow?ms=N waits
+// N ms first; health-check paths answer 503 while the task is unhealthy.
+func (p *taskProcess) handler(index int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Marathon-App-Id", p.appID)
+		w.Header().Set("X-Task-Id", p.taskID)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !p.healthy.Load() && (p.healthPaths == nil || p.healthPaths[r.URL.Path]) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "unhealthy\n%s", p.banner(index))
+			return
+		}
+		if r.URL.Path == "/slow" {
+			ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
+			if !sleepCtx(r.Context(), time.Duration(ms)*time.Millisecond) {
+				return
+			}
+		}
+		_, _ = fmt.Fprintf(w, "%shost=%s path=%s\n", p.banner(index), r.Host, r.URL.Path)
+	})
 }
 
-// sniffListener hands connections whose client speaks first to the HTTP
-// server and greets silent ones with the banner.
+// stop is a graceful exit: no new connections, in-flight requests get up
+// to grace, then everything closes.
+func (p *taskProcess) stop(grace time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, srv := range p.servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if srv.Shutdown(ctx) != nil {
+				_ = srv.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	p.kill()
+}
+
+// kill is an abrupt exit: listeners and connections close now.
+func (p *taskProcess) kill() {
+	for _, srv := range p.servers {
+		_ = srv.Close()
+	}
+	for _, l := range p.listeners {
+		_ = l.Close()
+	}
+	p.wg.Wait()
+}
+
+// sniffListener hands http.Server the connections whose client speaks
+// first; a client silent for bannerAfter gets the banner and is closed.
 type sniffListener struct {
-	raw    net.Listener
-	conns  chan net.Conn
-	done   chan struct{}
-	once   sync.Once
-	banner string
+	net.Listener
+	banner  []byte
+	conns   chan net.Conn
+	done    chan struct{}
+	once    sync.Once
+	mu      sync.Mutex
+	pending map[net.Conn]bool
+	wg      *sync.WaitGroup
 }
 
-func (l *sniffListener) acceptLoop(wg *sync.WaitGroup) {
+func (l *sniffListener) run() {
+	defer l.wg.Done()
 	for {
-		c, err := l.raw.Accept()
+		c, err := l.Listener.Accept()
 		if err != nil {
 			_ = l.Close()
 			return
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			l.sniff(c)
-		}()
+		l.mu.Lock()
+		select {
+		case <-l.done:
+			l.mu.Unlock()
+			_ = c.Close()
+			continue
+		default:
+		}
+		l.pending[c] = true
+		l.wg.Add(1)
+		l.mu.Unlock()
+		go l.sniff(c)
 	}
 }
 
 func (l *sniffListener) sniff(c net.Conn) {
+	defer l.wg.Done()
+	_ = c.SetReadDeadline(time.Now().Add(bannerAfter))
 	br := bufio.NewReader(c)
-	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	if _, err := br.Peek(1); err != nil {
+	_, err := br.Peek(1)
+	l.mu.Lock()
+	delete(l.pending, c)
+	l.mu.Unlock()
+	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = c.Write([]byte(l.banner))
+			_, _ = c.Write(l.banner)
 		}
 		_ = c.Close()
 		return
@@ -116,83 +445,20 @@ func (l *sniffListener) Accept() (net.Conn, error) {
 }
 
 func (l *sniffListener) Close() error {
-	l.once.Do(func() { close(l.done) })
-	return nil
-}
-
-func (l *sniffListener) Addr() net.Addr { return l.raw.Addr() }
-
-func (ts *taskServer) handler(index int) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if !ts.healthy.Load() && (len(ts.healthPaths) == 0 || ts.healthPaths[r.URL.Path]) {
-			http.Error(w, "unhealthy\n", http.StatusServiceUnavailable)
-			return
+	var err error
+	l.once.Do(func() {
+		err = l.Listener.Close()
+		l.mu.Lock()
+		close(l.done)
+		for c := range l.pending {
+			_ = c.Close()
 		}
-		if ms, err := strconv.Atoi(r.URL.Query().Get("slow_ms")); err == nil && ms > 0 {
-			select {
-			case <-time.After(time.Duration(ms) * time.Millisecond):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		w.Header().Set("X-Marathon-App-Id", ts.appID)
-		w.Header().Set("X-Task-Id", ts.taskID)
-		fmt.Fprint(w, ts.banner(index))
-		fmt.Fprintf(w, "host=%s path=%s\n", r.Host, r.URL.Path)
-		for _, h := range []string{"X-Forwarded-For", "X-Forwarded-Port", "X-Forwarded-Proto"} {
-			if v := r.Header.Get(h); v != "" {
-				fmt.Fprintf(w, "%s=%s\n", h, v)
-			}
-		}
+		l.mu.Unlock()
 	})
-	return mux
+	return err
 }
 
-func (ts *taskServer) close() {
-	ts.once.Do(func() {
-		for _, l := range ts.listeners {
-			_ = l.Close()
-		}
-		for _, srv := range ts.servers {
-			_ = srv.Close()
-		}
-	})
-	ts.wg.Wait()
-}
-
-// check performs a real health check against port index i.
-func (ts *taskServer) check(ctx context.Context, protocol, host, path string, port int) error {
-	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	switch protocol {
-	case "TCP", "MESOS_TCP":
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "tcp", addr)
-		if err != nil {
-			return err
-		}
-		return c.Close()
-	case "COMMAND":
-		return nil
-	}
-	if path == "" {
-		path = "/"
-	}
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
-	}
-	return nil
-}
-
+// peekedConn reads through the reader that sniffed the first byte.
 type peekedConn struct {
 	net.Conn
 	r *bufio.Reader
