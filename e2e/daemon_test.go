@@ -182,8 +182,8 @@ func TestDaemonChurnWithoutReloads(t *testing.T) {
 		waitUntil(t, "replacement running", 10*time.Second, func() bool { return len(taskIDs(s, "/churn")) == 3 })
 		routable(t, s, "churn.example.com", taskIDs(s, "/churn"))
 	})
+	var sick string
 	t.Run("an unhealthy task leaves the backend", func(t *testing.T) {
-		var sick string
 		for id := range taskIDs(s, "/churn") {
 			sick = id
 			break
@@ -194,6 +194,20 @@ func TestDaemonChurnWithoutReloads(t *testing.T) {
 		want := taskIDs(s, "/churn")
 		delete(want, sick)
 		routable(t, s, "churn.example.com", want)
+	})
+	t.Run("runtime changes survive a reload", func(t *testing.T) {
+		want := taskIDs(s, "/churn")
+		delete(want, sick) // excluded by --health-check
+		reloadsBefore := s.reloadCounter()
+		if err := s.hap.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		routable(t, s, "churn.example.com", want)
+		// An operator's reload is not ours: the counter of reloads done
+		// through the Data Plane API must not move either.
+		if s.reloadCounter() != reloadsBefore {
+			t.Fatalf("reload counter moved %d→%d", reloadsBefore, s.reloadCounter())
+		}
 	})
 	load.Stop()
 

@@ -233,6 +233,17 @@ log:
 	return s, nil
 }
 
+// Reload asks the HAProxy master to reload (as an operator would) and waits
+// until the master reports the outcome.
+func (s *Stack) Reload() error {
+	cmd := exec.Command("sh", filepath.Join(s.Dir, "reload-haproxy.sh"))
+	cmd.Env = append(os.Environ(), "MASTER_SOCKET="+s.MasterSocket, "STATS_SOCKET="+s.Socket, "STATE_FILE="+s.StateFile)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("reload haproxy: %w: %s", err, out)
+	}
+	return nil
+}
+
 // DataplaneAPILog returns what the Data Plane API printed.
 func (s *Stack) DataplaneAPILog() string { return s.dpLog.String() }
 
