@@ -29,6 +29,14 @@ type Syncer struct {
 	// MaxAttempts bounds re-planning after another writer moved the
 	// configuration version (409) or outdated our transaction (406).
 	MaxAttempts int
+
+	// known is what HAProxy's configuration held at knownVersion: read
+	// back, or written by our last apply. While the version has not moved
+	// a pass skips re-reading every owned object (3 requests per backend).
+	// A Syncer is used by one goroutine at a time.
+	known        *State
+	knownForeign map[int]string
+	knownVersion int64
 }
 
 // Result is what one pass saw and did.
@@ -52,7 +60,7 @@ func (s *Syncer) Plan(ctx context.Context) (Result, error) {
 	if err != nil {
 		return r, fmt.Errorf("fetch apps from Marathon: %w", err)
 	}
-	current, foreign, err := ReadCurrent(ctx, s.API)
+	current, foreign, err := s.readCurrent(ctx)
 	if err != nil {
 		return r, fmt.Errorf("read HAProxy configuration: %w", err)
 	}
@@ -103,6 +111,7 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 			s.log().Debug("plan step", zap.String("step", st.String()))
 		}
 		r.Applied, err = Apply(ctx, s.API, s.Runtime, r.Plan, s.log())
+		s.remember(r, err)
 		if err == nil {
 			s.log().Info("applied", zap.Int("transaction_steps", r.Applied.TransactionSteps),
 				zap.Int("runtime_steps", r.Applied.RuntimeSteps), zap.String("reload_id", r.Applied.ReloadID),
@@ -115,6 +124,39 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 		s.log().Warn("configuration changed underneath; re-planning", zap.Int("attempt", i), zap.Error(err))
 	}
 	return r, fmt.Errorf("gave up after %d attempts: %w", attempts, err)
+}
+
+// readCurrent returns HAProxy's owned objects, from memory when the
+// configuration version is the one they were known at.
+func (s *Syncer) readCurrent(ctx context.Context) (*State, map[int]string, error) {
+	before, err := s.API.Version(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if s.known != nil && before == s.knownVersion {
+		return s.known, s.knownForeign, nil
+	}
+	current, foreign, err := ReadCurrent(ctx, s.API)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Only a read that no write overlapped may be reused.
+	if after, err := s.API.Version(ctx); err == nil && after == before {
+		s.known, s.knownForeign, s.knownVersion = current, foreign, before
+	} else {
+		s.known = nil
+	}
+	return current, foreign, nil
+}
+
+// remember keeps the applied state as HAProxy's configuration when the
+// apply fully succeeded; anything else is re-read next time.
+func (s *Syncer) remember(r Result, err error) {
+	if err != nil || r.Applied.Version == 0 || r.Applied.Draining > 0 {
+		s.known = nil
+		return
+	}
+	s.known, s.knownVersion = r.Build.State, r.Applied.Version
 }
 
 func (s *Syncer) log() *zap.Logger {

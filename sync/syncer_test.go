@@ -143,3 +143,35 @@ func TestSyncNeverTouchesForeignObjects(t *testing.T) {
 		t.Fatalf("foreign backend changed: %v", be)
 	}
 }
+
+func TestSyncReReadsOnlyWhenSomeoneElseWrote(t *testing.T) {
+	f := loadFixture(t, "vhosts")
+	s, fake, _ := newSyncer(t, f.Apps)
+	ctx := context.Background()
+	reads := func() int {
+		n := 0
+		for _, r := range fake.Requests() {
+			if r.Method == "GET" && strings.HasSuffix(r.Path, "/configuration/backends") {
+				n++
+			}
+		}
+		return n
+	}
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := reads()
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if reads() != before {
+		t.Fatal("re-read the configuration although nobody else wrote")
+	}
+	fake.ExternalEdit()
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if reads() != before+1 {
+		t.Fatalf("did not re-read after another writer: %d → %d", before, reads())
+	}
+}
