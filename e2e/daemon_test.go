@@ -209,6 +209,33 @@ func TestDaemonChurnWithoutReloads(t *testing.T) {
 			t.Fatalf("reload counter moved %d→%d", reloadsBefore, s.reloadCounter())
 		}
 	})
+	t.Run("requests in flight on removed tasks complete", func(t *testing.T) {
+		if err := s.sim.SetTaskHealthy(sick, true); err != nil {
+			t.Fatal(err)
+		}
+		routable(t, s, "churn.example.com", taskIDs(s, "/churn"))
+		type answer struct {
+			code int
+			err  error
+		}
+		answers := make(chan answer, 6)
+		for i := 0; i < 6; i++ {
+			go func() {
+				code, _, err := get(s.httpPort, "churn.example.com", "/slow?ms=600")
+				answers <- answer{code, err}
+			}()
+		}
+		time.Sleep(100 * time.Millisecond) // the requests are in flight
+		if _, err := s.sim.ScaleApp("/churn", 1, true); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 6; i++ {
+			if a := <-answers; a.err != nil || a.code != 200 {
+				t.Errorf("in-flight request: %d %v", a.code, a.err)
+			}
+		}
+		waitDeployments(t, s)
+	})
 	load.Stop()
 
 	sent, failed := load.sent.Load(), load.failed.Load()

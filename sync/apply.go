@@ -92,8 +92,9 @@ type ApplyResult struct {
 	// ReloadID is the reload the transaction commit scheduled ("" if none).
 	ReloadID string
 	Version  int64
-	// Routable is how long the Runtime API took to make runtime steps live.
-	Routable time.Duration
+	// Routable is how long the Runtime API took to make runtime steps live;
+	// Persist how long writing them to haproxy.cfg took afterwards.
+	Routable, Persist time.Duration
 	// Draining counts removed servers left in maint because requests were
 	// still in flight.
 	Draining int
@@ -103,13 +104,13 @@ type ApplyResult struct {
 // failure, so no half-applied state is left); a plan of runtime steps goes
 // through the Runtime API when rt is set (then persisted without reload),
 // else through the Data Plane API's runtime path one server at a time.
-func Apply(ctx context.Context, api ConfigAPI, rt RuntimeAPI, plan Plan, log *zap.Logger) (ApplyResult, error) {
+func Apply(ctx context.Context, api ConfigAPI, rt RuntimeAPI, dr *drainer, plan Plan, log *zap.Logger) (ApplyResult, error) {
 	var res ApplyResult
 	if plan.Empty() {
 		return res, nil
 	}
 	if rt != nil && !plan.NeedsReload() {
-		return applyRuntime(ctx, api, rt, plan, log)
+		return applyRuntime(ctx, api, rt, dr, plan, log)
 	}
 	version, err := api.Version(ctx)
 	if err != nil {

@@ -164,15 +164,19 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 		case <-resync.C:
 			first = trigger{reason: "periodic resync", at: time.Now()}
 		case <-retry:
-			first = trigger{reason: "retry after failure", at: time.Now()}
+			first = trigger{reason: "retry (failure or draining servers)", at: time.Now()}
 		}
 		retry = nil
 		d.coalesce(ctx, first)
 		// The apply must not be cut off by shutdown: finish it with a
 		// bounded context of its own.
 		applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		err := d.syncOnce(applyCtx, first)
+		draining, err := d.syncOnce(applyCtx, first)
 		cancel()
+		if err == nil && draining > 0 {
+			// Draining servers are removed once idle: look again soon.
+			retry = time.After(time.Second)
+		}
 		if err != nil {
 			failures++
 			delay := backoff(failures, time.Second, d.cfg.MaxBackoff)
@@ -205,7 +209,7 @@ func (d *Daemon) coalesce(ctx context.Context, first trigger) {
 	}
 }
 
-func (d *Daemon) syncOnce(ctx context.Context, t trigger) error {
+func (d *Daemon) syncOnce(ctx context.Context, t trigger) (int, error) {
 	r, err := d.syncer.Sync(ctx)
 	now := time.Now()
 	d.mu.Lock()
@@ -218,7 +222,7 @@ func (d *Daemon) syncOnce(ctx context.Context, t trigger) error {
 			d.metrics.Syncs.WithLabelValues("failed").Inc()
 			d.metrics.Errors.WithLabelValues(errorClass(err)).Inc()
 		}
-		return err
+		return 0, err
 	}
 	d.status.LastSuccess, d.status.LastError = now, ""
 	d.status.Services = r.Build.Services
@@ -252,7 +256,7 @@ func (d *Daemon) syncOnce(ctx context.Context, t trigger) error {
 			m.EventToApply.Observe(now.Sub(t.at).Seconds())
 		}
 	}
-	return nil
+	return r.Applied.Draining, nil
 }
 
 func errorClass(err error) string {

@@ -22,6 +22,74 @@ type RuntimeAPI interface {
 	SetServerAddr(ctx context.Context, backend, server, addr string, port int) error
 	SetServerWeight(ctx context.Context, backend, server string, weight int) error
 	SetServerState(ctx context.Context, backend, server, state string) error
+	ShowStat(ctx context.Context, proxy string) ([]runtimeapi.StatRow, error)
+	Execute(ctx context.Context, cmd string) (string, error)
+}
+
+// drainer remembers servers being drained: set to DRAIN (no new requests),
+// removed once their sessions reach zero or the grace period ends.
+type drainer struct {
+	grace time.Duration
+	since map[string]time.Time // "backend/server" → drain start
+	now   func() time.Time
+}
+
+func newDrainer(grace time.Duration) *drainer {
+	return &drainer{grace: grace, since: map[string]time.Time{}, now: time.Now}
+}
+
+// remove drains the server, or deletes it when it is idle or its grace
+// period is over. It reports whether the server is still draining.
+func (d *drainer) remove(ctx context.Context, rt RuntimeAPI, backend, server string, log *zap.Logger) (bool, error) {
+	key := backend + "/" + server
+	started, draining := d.since[key]
+	if !draining {
+		if err := rt.SetServerState(ctx, backend, server, "drain"); err != nil {
+			if errors.Is(err, runtimeapi.ErrNoSuchServer) {
+				return false, nil
+			}
+			return false, err
+		}
+		d.since[key] = d.now()
+		started = d.since[key]
+	}
+	idle, err := serverIdle(ctx, rt, backend, server)
+	if err != nil {
+		return true, err
+	}
+	overdue := d.now().Sub(started) >= d.grace
+	if !idle && !overdue {
+		return true, nil
+	}
+	if !idle {
+		log.Warn("drain grace period over; closing remaining sessions", zap.String("backend", backend), zap.String("server", server), zap.Duration("grace", d.grace))
+		_, _ = rt.Execute(ctx, "shutdown sessions server "+backend+"/"+server)
+	}
+	err = rt.RemoveServer(ctx, backend, server)
+	switch {
+	case errors.Is(err, runtimeapi.ErrServerHasConnections):
+		return true, nil // connections close asynchronously; next pass
+	case err != nil && !errors.Is(err, runtimeapi.ErrNoSuchServer):
+		return true, err
+	}
+	delete(d.since, key)
+	return false, nil
+}
+
+// forget drops servers that are wanted again (a task that came back).
+func (d *drainer) forget(backend, server string) { delete(d.since, backend+"/"+server) }
+
+func serverIdle(ctx context.Context, rt RuntimeAPI, backend, server string) (bool, error) {
+	rows, err := rt.ShowStat(ctx, backend)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range rows {
+		if r.Server == server {
+			return r.Scur == 0 && r.Qcur == 0, nil
+		}
+	}
+	return true, nil
 }
 
 // dynamicBalance are the algorithms with which HAProxy 2.6 accepts servers
@@ -71,19 +139,19 @@ func serverOptions(s dataplane.Server) []string {
 }
 
 // applyRuntimeSteps changes the live servers through the Runtime API. A
-// removed server goes to maint first, so requests in flight finish; it is
-// deleted once idle, and a server still busy is left in maint for the next
-// pass (the plan will name it again).
-func applyRuntimeSteps(ctx context.Context, rt RuntimeAPI, steps []Step, log *zap.Logger) (busy map[string]bool, err error) {
+// removed server is drained first (drainer); until it is gone it stays in
+// the returned busy set, and in haproxy.cfg.
+func applyRuntimeSteps(ctx context.Context, rt RuntimeAPI, dr *drainer, steps []Step, log *zap.Logger) (busy map[string]bool, err error) {
 	busy = map[string]bool{}
 	for _, s := range steps {
 		switch s.Op {
 		case Create:
 			srv := s.Value.(dataplane.Server)
+			dr.forget(s.Parent, srv.Name)
 			err := rt.AddServerReady(ctx, s.Parent, srv.Name, srv.Address, int(*srv.Port), serverOptions(srv))
 			if errors.Is(err, runtimeapi.ErrServerExists) {
-				// Already live (an earlier pass that could not persist):
-				// make sure it points where it should.
+				// Already live (draining, or an earlier pass that could not
+				// persist): make sure it points where it should and serves.
 				err = rt.SetServerAddr(ctx, s.Parent, srv.Name, srv.Address, int(*srv.Port))
 				if err == nil {
 					err = rt.SetServerState(ctx, s.Parent, srv.Name, "ready")
@@ -93,14 +161,12 @@ func applyRuntimeSteps(ctx context.Context, rt RuntimeAPI, steps []Step, log *za
 				return busy, fmt.Errorf("%s: %w", s, err)
 			}
 		case Delete:
-			err := rt.RemoveServer(ctx, s.Parent, s.Name)
-			switch {
-			case errors.Is(err, runtimeapi.ErrServerHasConnections):
-				busy[s.Parent+"/"+s.Name] = true
-				log.Info("server still has connections; left in maint until idle", zap.String("backend", s.Parent), zap.String("server", s.Name))
-			case errors.Is(err, runtimeapi.ErrNoSuchServer):
-			case err != nil:
+			still, err := dr.remove(ctx, rt, s.Parent, s.Name, log)
+			if err != nil {
 				return busy, fmt.Errorf("%s: %w", s, err)
+			}
+			if still {
+				busy[s.Parent+"/"+s.Name] = true
 			}
 		case Replace:
 			srv := s.Value.(dataplane.Server)
@@ -134,23 +200,9 @@ func applyRuntimeSteps(ctx context.Context, rt RuntimeAPI, steps []Step, log *za
 // restart keeps them. Servers still draining stay in the file until they
 // are gone.
 func persistWithoutReload(ctx context.Context, api ConfigAPI, steps []Step) (int64, error) {
-	version, err := api.Version(ctx)
+	version, text, err := renderWith(ctx, api, steps)
 	if err != nil {
-		return 0, fmt.Errorf("read configuration version: %w", err)
-	}
-	tx, err := api.StartTransaction(ctx, version)
-	if err != nil {
-		return 0, fmt.Errorf("start transaction to render the configuration: %w", err)
-	}
-	defer tx.Discard()
-	for _, s := range steps {
-		if err := applyTxStep(ctx, tx, s); err != nil {
-			return 0, fmt.Errorf("render %s: %w", s, err)
-		}
-	}
-	text, _, err := api.RawConfig(ctx, tx.ID)
-	if err != nil {
-		return 0, fmt.Errorf("read rendered configuration: %w", err)
+		return 0, err
 	}
 	wr, err := api.PostRawConfig(ctx, version, text, dataplane.RawOptions{SkipReload: true})
 	if err != nil {
@@ -159,12 +211,59 @@ func persistWithoutReload(ctx context.Context, api ConfigAPI, steps []Step) (int
 	return wr.Version, nil
 }
 
+// renderWith returns the current configuration version and the text the
+// Data Plane API renders for it with steps applied, through a transaction
+// that is discarded, never committed.
+func renderWith(ctx context.Context, api ConfigAPI, steps []Step) (int64, string, error) {
+	version, err := api.Version(ctx)
+	if err != nil {
+		return 0, "", fmt.Errorf("read configuration version: %w", err)
+	}
+	tx, err := api.StartTransaction(ctx, version)
+	if err != nil {
+		return 0, "", fmt.Errorf("start transaction to render the configuration: %w", err)
+	}
+	defer tx.Discard()
+	for _, s := range steps {
+		if err := applyTxStep(ctx, tx, s); err != nil {
+			return 0, "", fmt.Errorf("render %s: %w", s, err)
+		}
+	}
+	text, _, err := api.RawConfig(ctx, tx.ID)
+	if err != nil {
+		return 0, "", fmt.Errorf("read rendered configuration: %w", err)
+	}
+	return version, text, nil
+}
+
+// ApplyFullCommit applies plan the way marathon-lb does: the whole
+// configuration is replaced and HAProxy reloads. It exists to be measured
+// against (make bench); sync never chooses it.
+func ApplyFullCommit(ctx context.Context, api ConfigAPI, plan Plan) (ApplyResult, error) {
+	var res ApplyResult
+	version, text, err := renderWith(ctx, api, plan.Steps)
+	if err != nil {
+		return res, err
+	}
+	wr, err := api.PostRawConfig(ctx, version, text, dataplane.RawOptions{})
+	if err != nil {
+		return res, fmt.Errorf("post full configuration: %w", err)
+	}
+	res.Version, res.ReloadID, res.TransactionSteps = wr.Version, wr.ReloadID, len(plan.Steps)
+	if wr.ReloadID != "" {
+		if _, err := api.WaitReload(ctx, wr.ReloadID); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
 // applyRuntime is Apply for a plan made only of runtime steps when a
 // Runtime API is available.
-func applyRuntime(ctx context.Context, api ConfigAPI, rt RuntimeAPI, plan Plan, log *zap.Logger) (ApplyResult, error) {
+func applyRuntime(ctx context.Context, api ConfigAPI, rt RuntimeAPI, dr *drainer, plan Plan, log *zap.Logger) (ApplyResult, error) {
 	var res ApplyResult
 	start := time.Now()
-	busy, err := applyRuntimeSteps(ctx, rt, plan.Steps, log)
+	busy, err := applyRuntimeSteps(ctx, rt, dr, plan.Steps, log)
 	if err != nil {
 		return res, err
 	}
@@ -183,7 +282,9 @@ func applyRuntime(ctx context.Context, api ConfigAPI, rt RuntimeAPI, plan Plan, 
 	if len(persist) == 0 {
 		return res, nil
 	}
+	persistStart := time.Now()
 	v, err := persistWithoutReload(ctx, api, persist)
+	res.Persist = time.Since(persistStart)
 	if err != nil {
 		return res, fmt.Errorf("runtime changes applied but not yet persisted: %w", err)
 	}

@@ -24,8 +24,12 @@ type Syncer struct {
 	Resolver Resolver
 	// Runtime, when set, applies server churn live (no reload).
 	Runtime RuntimeAPI
-	Config  Config
-	Log     *zap.Logger
+	// DrainGrace bounds how long a removed server may keep its sessions
+	// (default 30s); it gets no new requests meanwhile.
+	DrainGrace time.Duration
+	drains     *drainer
+	Config     Config
+	Log        *zap.Logger
 	// MaxAttempts bounds re-planning after another writer moved the
 	// configuration version (409) or outdated our transaction (406).
 	MaxAttempts int
@@ -110,7 +114,14 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 		for _, st := range r.Plan.Steps {
 			s.log().Debug("plan step", zap.String("step", st.String()))
 		}
-		r.Applied, err = Apply(ctx, s.API, s.Runtime, r.Plan, s.log())
+		if s.drains == nil {
+			grace := s.DrainGrace
+			if grace <= 0 {
+				grace = 30 * time.Second
+			}
+			s.drains = newDrainer(grace)
+		}
+		r.Applied, err = Apply(ctx, s.API, s.Runtime, s.drains, r.Plan, s.log())
 		s.remember(r, err)
 		if err == nil {
 			s.log().Info("applied", zap.Int("transaction_steps", r.Applied.TransactionSteps),

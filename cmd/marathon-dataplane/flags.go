@@ -37,6 +37,7 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dataplane-password-file", EnvVars: []string{"DATAPLANE_PASSWORD_FILE"}, Usage: "file holding the Data Plane API password (or set DATAPLANE_PASSWORD)"},
 		&cli.StringFlag{Name: "dataplane-ca-cert", EnvVars: []string{"DATAPLANE_CA_CERT"}, Usage: "CA bundle for the Data Plane API over HTTPS"},
 		&cli.StringFlag{Name: "haproxy-socket", EnvVars: []string{"HAPROXY_SOCKET"}, Usage: "HAProxy Runtime API (stats socket: /path, unix:/path or host:port); when set, sync verifies that HAProxy runs what it applied, and plan shows live differences"},
+		&cli.DurationFlag{Name: "drain-grace", EnvVars: []string{"DRAIN_GRACE"}, Value: 30 * time.Second, Usage: "with --haproxy-socket, a removed server drains (no new requests) until its sessions end or this long"},
 		&cli.StringFlag{Name: "haproxy-defaults", EnvVars: []string{"HAPROXY_DEFAULTS"}, Value: "marathon_defaults", Usage: "named defaults section of the base haproxy.cfg that created proxies use ('from')"},
 		&cli.BoolFlag{Name: "dont-bind-http-https", EnvVars: []string{"DONT_BIND_HTTP_HTTPS"}, Usage: "do not create the :80/:443 frontends and vhost routing"},
 		&cli.StringFlag{Name: "http-bind", EnvVars: []string{"HTTP_BIND"}, Value: "*:80", Usage: "bind of marathon_http_in (vhost routing)"},
@@ -51,11 +52,12 @@ func commonFlags() []cli.Flag {
 
 // options is everything the flags decide, validated once.
 type options struct {
-	log       *zap.Logger
-	marathon  marathon.Config
-	dataplane dataplane.Config
-	sync      sync.Config
-	socket    string
+	log        *zap.Logger
+	marathon   marathon.Config
+	dataplane  dataplane.Config
+	sync       sync.Config
+	socket     string
+	drainGrace time.Duration
 }
 
 func parseOptions(c *cli.Context) (*options, error) {
@@ -63,7 +65,7 @@ func parseOptions(c *cli.Context) (*options, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := &options{log: log, socket: c.String("haproxy-socket")}
+	o := &options{log: log, socket: c.String("haproxy-socket"), drainGrace: c.Duration("drain-grace")}
 
 	var urls []string
 	for _, v := range c.StringSlice("marathon") {

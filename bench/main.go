@@ -1,0 +1,252 @@
+// Command bench measures what users pick marathon-dataplane for: how fast
+// task churn becomes routable, and how many reloads it costs, side by side
+// for three strategies in one run against a real HAProxy and a real Data
+// Plane API on loopback:
+//
+//   - runtime: ours; server churn through the Runtime API, persisted
+//     without a reload;
+//   - transaction: one Data Plane API transaction per event (a reload);
+//   - full-commit: the whole configuration replaced and reloaded per
+//     event, what marathon-lb does.
+//
+// It prints a table; it asserts nothing (timings are never test criteria).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
+	"github.com/marathon-dataplane/marathon-dataplane/internal/stack"
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+	"github.com/marathon-dataplane/marathon-dataplane/sync"
+)
+
+func main() {
+	sizes := flag.String("apps", "100,1000", "app counts to measure (5 tasks each)")
+	events := flag.Int("events", 30, "task events per strategy and size")
+	initialBudget := flag.Duration("initial-budget", 4*time.Minute, "skip a size whose initial sync takes longer")
+	flag.Parse()
+
+	if _, err := stack.FindDataplaneAPI(); err != nil {
+		fmt.Println("SKIP: dataplaneapi not found")
+		return
+	}
+	fmt.Printf("%-7s %-12s %7s %10s %10s %10s %8s\n", "apps", "strategy", "events", "p50", "p99", "max", "reloads")
+	for _, f := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			fmt.Fprintf(os.Stderr, "-apps %q: %v\n", f, err)
+			os.Exit(1)
+		}
+		if err := measure(n, *events, *initialBudget); err != nil {
+			fmt.Printf("%-7d error: %v\n", n, err)
+		}
+	}
+}
+
+// apps is a Marathon stand-in the benchmark mutates directly, so that the
+// measured time starts at the event, not at a simulated deployment.
+type apps struct{ list []marathon.App }
+
+func (a *apps) Apps(context.Context) ([]marathon.App, error) { return a.list, nil }
+
+func measure(n, events int, budget time.Duration) error {
+	dir, err := os.MkdirTemp("", "mdp-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	ctx := context.Background()
+	st, err := stack.Start(ctx, stack.Options{Dir: dir})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	dc, err := dataplane.New(dataplane.Config{URL: st.DataplaneURL, User: st.User, Password: st.Password, ReloadTimeout: 5 * time.Minute})
+	if err != nil {
+		return err
+	}
+	rt, err := runtimeapi.New(st.Socket)
+	if err != nil {
+		return err
+	}
+	src, err := synthetic(n)
+	if err != nil {
+		return err
+	}
+	cfg := sync.DefaultConfig()
+	cfg.Groups = []string{"*"}
+	cfg.BindHTTP = false
+	cfg.AppIDBindAddr, cfg.DefaultBindAddr = "127.0.0.1", "127.0.0.1"
+	if cfg.AppIDPort, err = stack.FreePort(); err != nil {
+		return err
+	}
+	newSyncer := func(runtime bool) *sync.Syncer {
+		s := &sync.Syncer{Apps: src, API: dc, Resolver: sync.NewDNSResolver(time.Minute, 10), Config: cfg}
+		if runtime {
+			s.Runtime = rt
+		}
+		return s
+	}
+
+	start := time.Now()
+	initCtx, cancel := context.WithTimeout(ctx, budget)
+	_, err = newSyncer(false).Sync(initCtx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("initial sync of %d apps (budget %s): %w", n, budget, err)
+	}
+	fmt.Printf("%-7d %-12s %7s %10s  (%d backends, %d servers in one transaction)\n", n, "initial", "1",
+		round(time.Since(start)), n, 5*n)
+
+	type strategy struct {
+		name  string
+		apply func(context.Context) (time.Duration, error)
+	}
+	rs, ts, fs := newSyncer(true), newSyncer(false), newSyncer(false)
+	strategies := []strategy{
+		{"runtime", func(ctx context.Context) (time.Duration, error) {
+			t0 := time.Now()
+			r, err := rs.Sync(ctx)
+			// Routable once the socket commands ran; persistence follows.
+			return time.Since(t0) - r.Applied.Persist, err
+		}},
+		{"transaction", func(ctx context.Context) (time.Duration, error) {
+			t0 := time.Now()
+			_, err := ts.Sync(ctx)
+			return time.Since(t0), err
+		}},
+		{"full-commit", func(ctx context.Context) (time.Duration, error) {
+			t0 := time.Now()
+			r, err := fs.Plan(ctx)
+			if err != nil {
+				return 0, err
+			}
+			_, err = sync.ApplyFullCommit(ctx, dc, r.Plan)
+			return time.Since(t0), err
+		}},
+	}
+	// Each strategy first reads HAProxy's configuration once (a no-op
+	// pass), so the table shows steady-state event cost.
+	for _, s := range []*sync.Syncer{rs, ts, fs} {
+		if _, err := s.Sync(ctx); err != nil {
+			return fmt.Errorf("warm-up: %w", err)
+		}
+	}
+	for _, s := range strategies {
+		before, err := reloadCount(ctx, dc)
+		if err != nil {
+			return err
+		}
+		var lat []time.Duration
+		for i := 0; i < events; i++ {
+			churn(src, i)
+			d, err := s.apply(ctx)
+			if err != nil {
+				return fmt.Errorf("%s event %d: %w", s.name, i, err)
+			}
+			lat = append(lat, d)
+		}
+		after, err := reloadCount(ctx, dc)
+		if err != nil {
+			return err
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		fmt.Printf("%-7d %-12s %7d %10s %10s %10s %8d\n", n, s.name, events,
+			round(pct(lat, 50)), round(pct(lat, 99)), round(lat[len(lat)-1]), after-before)
+	}
+	return nil
+}
+
+// churn alternates adding a task to one app and removing it again.
+func churn(src *apps, i int) {
+	a := &src.list[(i/2*7)%len(src.list)]
+	if i%2 == 0 {
+		a.Tasks = append(a.Tasks, marathon.Task{ID: fmt.Sprintf("%s.extra%d", a.ID, i), Host: "127.0.0.1",
+			Ports: []int{40000 + i}, State: marathon.TaskRunning})
+	} else {
+		a.Tasks = a.Tasks[:len(a.Tasks)-1]
+	}
+}
+
+// synthetic builds n tcp apps with 5 tasks each on free loopback ports.
+func synthetic(n int) (*apps, error) {
+	ports, err := freePorts(n)
+	if err != nil {
+		return nil, err
+	}
+	src := &apps{}
+	for i := 0; i < n; i++ {
+		a := marathon.App{ID: fmt.Sprintf("/bench/app%d", i), Instances: 5,
+			PortDefinitions: []marathon.PortDefinition{{Port: ports[i]}}}
+		for t := 0; t < 5; t++ {
+			a.Tasks = append(a.Tasks, marathon.Task{ID: fmt.Sprintf("app%d.%d", i, t), Host: "127.0.0.1",
+				Ports: []int{20000 + (i*5+t)%10000}, State: marathon.TaskRunning})
+		}
+		src.list = append(src.list, a)
+	}
+	return src, nil
+}
+
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var out []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
+}
+
+// reloadCount is the Data Plane API's reload id counter.
+func reloadCount(ctx context.Context, dc *dataplane.Client) (int, error) {
+	rs, err := dc.Reloads(ctx)
+	if err != nil {
+		return 0, err
+	}
+	best := 0
+	for _, r := range rs {
+		if i := strings.LastIndex(r.ID, "-"); i >= 0 {
+			if n, err := strconv.Atoi(r.ID[i+1:]); err == nil && n+1 > best {
+				best = n + 1
+			}
+		}
+	}
+	return best, nil
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := (len(sorted)*p + 99) / 100
+	return sorted[min(max(i-1, 0), len(sorted)-1)]
+}
+
+func round(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	}
+	return d.Round(10 * time.Millisecond).String()
+}
