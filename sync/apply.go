@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -26,6 +27,7 @@ type ConfigAPI interface {
 	WaitReload(ctx context.Context, id string) (dataplane.Reload, error)
 	CleanupTransactions(ctx context.Context) (int, error)
 	RawConfig(ctx context.Context, txID string) (string, int64, error)
+	RawConfigDetail(ctx context.Context, txID string) (dataplane.RawConfigDetail, error)
 	PostRawConfig(ctx context.Context, version int64, text string, opt dataplane.RawOptions) (dataplane.WriteResult, error)
 }
 
@@ -139,6 +141,9 @@ func Apply(ctx context.Context, api ConfigAPI, rt RuntimeAPI, dr *drainer, plan 
 			zap.Int64("version", wr.Version), zap.String("reload_id", wr.ReloadID), zap.Duration("duration", time.Since(start)))
 		if wr.ReloadID != "" {
 			if _, err := api.WaitReload(ctx, wr.ReloadID); err != nil {
+				if errors.Is(err, dataplane.ErrReloadFailed) {
+					repairModel(ctx, api, log)
+				}
 				return res, fmt.Errorf("reload %s after transaction %s: %w", wr.ReloadID, tx.ID, err)
 			}
 		}
@@ -167,6 +172,29 @@ func Apply(ctx context.Context, api ConfigAPI, rt RuntimeAPI, dr *drainer, plan 
 		}
 	}
 	return res, nil
+}
+
+// repairModel undoes what a failed reload leaves behind: HAProxy keeps
+// running the last good file, and the API restores that file, but its
+// in-memory model keeps the rejected change and would write it back with
+// the next write of any kind (notes §4.4). Posting the file's own text
+// (skip_reload) makes the model match the file and HAProxy again.
+func repairModel(ctx context.Context, api ConfigAPI, log *zap.Logger) {
+	d, err := api.RawConfigDetail(ctx, "")
+	if err != nil {
+		log.Error("could not read the configuration after a failed reload", zap.Error(err))
+		return
+	}
+	if d.FileVersion == d.Version {
+		return
+	}
+	if _, err := api.PostRawConfig(ctx, d.Version, d.Text, dataplane.RawOptions{SkipReload: true}); err != nil {
+		log.Error("could not repair the Data Plane API's model after a failed reload", zap.Int64("model_version", d.Version),
+			zap.Int64("file_version", d.FileVersion), zap.Error(err))
+		return
+	}
+	log.Warn("failed reload: the Data Plane API's model was reset to the file HAProxy runs",
+		zap.Int64("model_version", d.Version), zap.Int64("file_version", d.FileVersion))
 }
 
 func applyTxStep(ctx context.Context, tx *dataplane.Tx, s Step) error {
