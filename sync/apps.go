@@ -28,8 +28,12 @@ var excludedStates = map[string]bool{
 }
 
 // buildApp turns one app into its services (§3.1 step 4–6).
-func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigner) ([]*service, []error, []string) {
+func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigner) ([]*service, []error, []string, []SkippedService) {
 	var warns []string
+	var skipped []SkippedService
+	skip := func(n int, why string) {
+		skipped = append(skipped, SkippedService{AppID: app.ID, PortIndex: n, Reason: why})
+	}
 	mode := networkingMode(app)
 	ports := servicePorts(app, mode)
 
@@ -38,6 +42,7 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 		ports    []int
 	}
 	var tasks []taskAddr
+	var unroutable []string
 	for _, t := range app.Tasks {
 		if t.Host == "" || excludedStates[t.State] {
 			continue
@@ -48,6 +53,7 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 		ip, tports, err := taskIPAndPorts(app, &t, mode, res)
 		if err != nil {
 			warns = append(warns, fmt.Sprintf("app %s task %s skipped: %v", app.ID, t.ID, err))
+			unroutable = append(unroutable, err.Error())
 			continue
 		}
 		tasks = append(tasks, taskAddr{host: t.Host, ip: ip, ports: tports})
@@ -66,7 +72,10 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 
 	parsed, errs := labels.Parse(app.ID, app.Labels, len(ports), labels.Options{StrictMode: cfg.StrictMode})
 	if len(errs) > 0 {
-		return nil, errs, warns
+		return nil, errs, warns, nil
+	}
+	if len(ports) == 0 {
+		skip(-1, "the app has no service ports")
 	}
 	for _, l := range parsed.Ignored {
 		warns = append(warns, fmt.Sprintf("app %s: label %s is not supported yet and was ignored", app.ID, l))
@@ -75,11 +84,17 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 	var svcs []*service
 	for n, sp := range ports {
 		lp := parsed.Ports[n]
-		if !lp.Enabled || !groupMatch(cfg.Groups, lp.EffectiveGroups(parsed)) {
+		if !lp.Enabled {
+			skip(n, "disabled (HAPROXY_{n}_ENABLED is false, or --strict-mode without it)")
+			continue
+		}
+		if !groupMatch(cfg.Groups, lp.EffectiveGroups(parsed)) {
+			skip(n, fmt.Sprintf("groups %q do not match --group %q", lp.EffectiveGroups(parsed), cfg.Groups))
 			continue
 		}
 		if sp <= 0 {
 			warns = append(warns, fmt.Sprintf("app %s port index %d has no service port; skipped", app.ID, n))
+			skip(n, "no service port")
 			continue
 		}
 		bindPort := sp
@@ -98,7 +113,16 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 			}
 		}
 		if len(s.servers) == 0 {
-			continue // §3.1 step 6: a service without servers is left out.
+			// §3.1 step 6: a service without servers is left out.
+			why := "no task is running"
+			switch {
+			case len(unroutable) > 0:
+				why = "no running task can be routed to: " + unroutable[0]
+			case cfg.HealthCheck && len(app.HealthChecks) > 0:
+				why = "no running task is healthy yet (--health-check)"
+			}
+			skip(n, why)
+			continue
 		}
 		sort.Slice(s.servers, func(i, j int) bool {
 			if s.servers[i].host != s.servers[j].host {
@@ -108,7 +132,7 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 		})
 		svcs = append(svcs, s)
 	}
-	return svcs, nil, warns
+	return svcs, nil, warns, skipped
 }
 
 func alive(t marathon.Task) bool {

@@ -90,6 +90,7 @@ type Status struct {
 	StreamConnected bool                `json:"stream_connected"`
 	StreamURL       string              `json:"stream_url,omitempty"`
 	Services        []ServiceInfo       `json:"services"`
+	NotExposed      []SkippedService    `json:"not_exposed"`
 	Rejected        map[string][]string `json:"rejected"`
 	Warnings        []string            `json:"warnings,omitempty"`
 	LastPlan        map[StepKind]int    `json:"last_plan"`
@@ -226,6 +227,7 @@ func (d *Daemon) syncOnce(ctx context.Context, t trigger) (int, error) {
 	}
 	d.status.LastSuccess, d.status.LastError = now, ""
 	d.status.Services = r.Build.Services
+	d.status.NotExposed = r.Build.Skipped
 	d.status.Warnings = r.Build.Warnings
 	d.status.Rejected = map[string][]string{}
 	for app, errs := range r.Build.Rejected {

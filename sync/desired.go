@@ -88,6 +88,15 @@ type Build struct {
 	Warnings []string
 	// AppCount is the number of Marathon apps considered.
 	AppCount int
+	// Skipped says why each service port that is not exposed is not.
+	Skipped []SkippedService
+}
+
+// SkippedService is a service port that is not exposed, and why.
+type SkippedService struct {
+	AppID     string `json:"app"`
+	PortIndex int    `json:"port_index"`
+	Reason    string `json:"reason"`
 }
 
 // ServiceInfo says what one (app, service port) became.
@@ -131,10 +140,12 @@ func BuildDesired(apps []marathon.App, cfg Config, res Resolver, foreignPorts ma
 	for i := range apps {
 		app := &apps[i]
 		if cfg.FrameworkName != "" && appIDName(app.ID) == cfg.FrameworkName {
+			b.Skipped = append(b.Skipped, SkippedService{AppID: app.ID, PortIndex: -1, Reason: "the app is this load balancer (FRAMEWORK_NAME)"})
 			continue
 		}
-		svcs, errs, warns := buildApp(app, cfg, res, assigner)
+		svcs, errs, warns, skipped := buildApp(app, cfg, res, assigner)
 		b.Warnings = append(b.Warnings, warns...)
+		b.Skipped = append(b.Skipped, skipped...)
 		if len(errs) > 0 {
 			b.Rejected[app.ID] = errs
 			continue

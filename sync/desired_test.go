@@ -42,6 +42,7 @@ type buildGolden struct {
 	Rejected map[string][]string `json:"rejected,omitempty"`
 	Warnings []string            `json:"warnings,omitempty"`
 	Services []ServiceInfo       `json:"services"`
+	Skipped  []SkippedService    `json:"not_exposed,omitempty"`
 }
 
 func loadFixture(t *testing.T, name string) fixture {
@@ -87,7 +88,7 @@ func TestBuildDesiredGolden(t *testing.T) {
 			cfg := testConfig()
 			cfg.HealthCheck = f.HealthCheck
 			b := BuildDesired(f.Apps, cfg, fakeResolver{}, map[int]string{9090: "stats"})
-			g := buildGolden{State: b.State, Warnings: b.Warnings, Services: b.Services, Rejected: map[string][]string{}}
+			g := buildGolden{State: b.State, Warnings: b.Warnings, Services: b.Services, Skipped: b.Skipped, Rejected: map[string][]string{}}
 			for app, errs := range b.Rejected {
 				for _, e := range errs {
 					g.Rejected[app] = append(g.Rejected[app], e.Error())

@@ -123,16 +123,18 @@ func rejectedSummary(r sync.Result) string {
 
 // planOutput is the JSON form of `plan -o json`.
 type planOutput struct {
-	Steps    []sync.Step         `json:"steps"`
-	Reload   bool                `json:"reload"`
-	Rejected map[string][]string `json:"rejected"`
-	Services []sync.ServiceInfo  `json:"services"`
-	Warnings []string            `json:"warnings"`
+	Steps      []sync.Step           `json:"steps"`
+	Reload     bool                  `json:"reload"`
+	Rejected   map[string][]string   `json:"rejected"`
+	Services   []sync.ServiceInfo    `json:"services"`
+	NotExposed []sync.SkippedService `json:"not_exposed"`
+	Warnings   []string              `json:"warnings"`
 }
 
 func printPlan(w io.Writer, format string, r sync.Result) error {
 	if format == "json" {
-		out := planOutput{Steps: r.Plan.Steps, Reload: r.Plan.NeedsReload(), Rejected: map[string][]string{}, Services: r.Build.Services, Warnings: r.Build.Warnings}
+		out := planOutput{Steps: r.Plan.Steps, Reload: r.Plan.NeedsReload(), Rejected: map[string][]string{},
+			Services: r.Build.Services, NotExposed: r.Build.Skipped, Warnings: r.Build.Warnings}
 		if out.Steps == nil {
 			out.Steps = []sync.Step{}
 		}
