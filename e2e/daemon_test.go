@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
 	"github.com/marathon-dataplane/marathon-dataplane/internal/haproxytest"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+	mdsync "github.com/marathon-dataplane/marathon-dataplane/sync"
 )
 
 // loadGen sends requests through HAProxy from a few workers until stopped
@@ -71,7 +73,7 @@ func (s *env) daemon(t *testing.T, extra ...string) string {
 		"--dataplane-url", s.dpURL, "--dataplane-password-file", s.passFile,
 		"--http-bind", fmt.Sprintf("127.0.0.1:%d", s.httpPort), "--appid-bind", fmt.Sprintf("127.0.0.1:%d", s.appIDPort),
 		"--bind-addr", "127.0.0.1", "--haproxy-socket", s.hap.Socket, "--log-level", "warn",
-		"--coalesce-window", "20ms", "--coalesce-max-delay", "200ms"}, extra...)
+		"--coalesce-window", "20ms", "--coalesce-max-delay", "200ms", "--reconcile-interval", "300ms"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, binary, args...)
 	var out strings.Builder
@@ -209,11 +211,44 @@ func TestDaemonChurnWithoutReloads(t *testing.T) {
 			t.Fatalf("reload counter moved %d→%d", reloadsBefore, s.reloadCounter())
 		}
 	})
-	t.Run("requests in flight on removed tasks complete", func(t *testing.T) {
-		if err := s.sim.SetTaskHealthy(sick, true); err != nil {
+	// The sick task recovers: three servers again, so that the operator's
+	// two changes below still leave one serving.
+	if err := s.sim.SetTaskHealthy(sick, true); err != nil {
+		t.Fatal(err)
+	}
+	routable(t, s, "churn.example.com", taskIDs(s, "/churn"))
+	t.Run("out-of-band changes on the socket are repaired", func(t *testing.T) {
+		rt, err := runtimeapi.New(s.hap.Socket)
+		if err != nil {
 			t.Fatal(err)
 		}
-		routable(t, s, "churn.example.com", taskIDs(s, "/churn"))
+		ctx := context.Background()
+		backend := fmt.Sprintf("churn_%d", servicePort(t, s, "/churn"))
+		// Two servers the daemon wants (running, healthy tasks).
+		var wanted []string
+		app, _ := s.sim.App("/churn")
+		for _, task := range app.Tasks {
+			if task.State == marathon.TaskRunning {
+				wanted = append(wanted, mdsync.ServerName(task.Host, task.Host, task.Ports[0]))
+			}
+		}
+		if len(wanted) < 2 {
+			t.Fatalf("wanted servers %v", wanted)
+		}
+		disabled, deleted := wanted[0], wanted[1]
+		if err := rt.SetServerState(ctx, backend, disabled, "maint"); err != nil {
+			t.Fatal(err)
+		}
+		if err := rt.RemoveServer(ctx, backend, deleted); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "both repaired", 10*time.Second, func() bool {
+			a, errA := rt.ServerState(ctx, backend, disabled)
+			_, errB := rt.ServerState(ctx, backend, deleted)
+			return errA == nil && !a.InMaint() && errB == nil
+		})
+	})
+	t.Run("requests in flight on removed tasks complete", func(t *testing.T) {
 		type answer struct {
 			code int
 			err  error

@@ -41,6 +41,10 @@ type DaemonConfig struct {
 	// Watchdog reconnects a stream that sent nothing, not even a
 	// keepalive, for this long.
 	Watchdog time.Duration
+	// ReconcileInterval is the period of a reconcile pass (a sync plus a
+	// comparison with HAProxy's live servers that repairs out-of-band
+	// changes); 0 turns it off.
+	ReconcileInterval time.Duration
 }
 
 func (c *DaemonConfig) defaults() {
@@ -75,8 +79,9 @@ type Daemon struct {
 }
 
 type trigger struct {
-	reason string
-	at     time.Time
+	reason    string
+	at        time.Time
+	reconcile bool
 }
 
 // Status is what /status reports.
@@ -154,6 +159,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 func (d *Daemon) syncLoop(ctx context.Context) {
 	resync := time.NewTicker(d.cfg.PollInterval)
 	defer resync.Stop()
+	var reconcile <-chan time.Time
+	if d.cfg.ReconcileInterval > 0 {
+		t := time.NewTicker(d.cfg.ReconcileInterval)
+		defer t.Stop()
+		reconcile = t.C
+	}
 	failures := 0
 	var retry <-chan time.Time
 	for {
@@ -164,6 +175,8 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 		case first = <-d.trigger:
 		case <-resync.C:
 			first = trigger{reason: "periodic resync", at: time.Now()}
+		case <-reconcile:
+			first = trigger{reason: "reconcile", at: time.Now(), reconcile: true}
 		case <-retry:
 			first = trigger{reason: "retry (failure or draining servers)", at: time.Now()}
 		}
@@ -211,7 +224,19 @@ func (d *Daemon) coalesce(ctx context.Context, first trigger) {
 }
 
 func (d *Daemon) syncOnce(ctx context.Context, t trigger) (int, error) {
-	r, err := d.syncer.Sync(ctx)
+	var r Result
+	var err error
+	if t.reconcile {
+		var repaired []LiveDiff
+		r, repaired, err = d.syncer.Reconcile(ctx)
+		if d.metrics != nil {
+			for _, rep := range repaired {
+				d.metrics.Repairs.WithLabelValues(rep.Kind).Inc()
+			}
+		}
+	} else {
+		r, err = d.syncer.Sync(ctx)
+	}
 	now := time.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()

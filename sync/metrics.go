@@ -17,6 +17,7 @@ type Metrics struct {
 	Servers       prometheus.Gauge
 	RejectedApps  prometheus.Gauge
 	StreamConnect *prometheus.CounterVec
+	Repairs       *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -41,7 +42,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		RejectedApps: prometheus.NewGauge(prometheus.GaugeOpts{Name: "marathon_dataplane_rejected_apps", Help: "Apps rejected in the last sync."}),
 		StreamConnect: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "marathon_dataplane_event_stream_connects_total",
 			Help: "Event stream connection attempts, by result."}, []string{"result"}),
+		Repairs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "marathon_dataplane_live_repairs_total",
+			Help: "Out-of-band changes to HAProxy's live servers repaired by reconcile, by kind."}, []string{"kind"}),
 	}
-	reg.MustRegister(m.Events, m.Syncs, m.Steps, m.Reloads, m.Errors, m.EventToApply, m.Apps, m.Backends, m.Servers, m.RejectedApps, m.StreamConnect)
+	reg.MustRegister(m.Events, m.Syncs, m.Steps, m.Reloads, m.Errors, m.EventToApply, m.Apps, m.Backends, m.Servers, m.RejectedApps, m.StreamConnect, m.Repairs)
 	return m
 }

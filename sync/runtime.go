@@ -76,6 +76,12 @@ func (d *drainer) remove(ctx context.Context, rt RuntimeAPI, backend, server str
 	return false, nil
 }
 
+// draining reports whether the server is being drained.
+func (d *drainer) draining(backend, server string) bool {
+	_, ok := d.since[backend+"/"+server]
+	return ok
+}
+
 // forget drops servers that are wanted again (a task that came back).
 func (d *drainer) forget(backend, server string) { delete(d.since, backend+"/"+server) }
 

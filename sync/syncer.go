@@ -114,14 +114,7 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 		for _, st := range r.Plan.Steps {
 			s.log().Debug("plan step", zap.String("step", st.String()))
 		}
-		if s.drains == nil {
-			grace := s.DrainGrace
-			if grace <= 0 {
-				grace = 30 * time.Second
-			}
-			s.drains = newDrainer(grace)
-		}
-		r.Applied, err = Apply(ctx, s.API, s.Runtime, s.drains, r.Plan, s.log())
+		r.Applied, err = Apply(ctx, s.API, s.Runtime, s.drainer(), r.Plan, s.log())
 		s.remember(r, err)
 		if err == nil {
 			s.log().Info("applied", zap.Int("transaction_steps", r.Applied.TransactionSteps),
@@ -168,6 +161,17 @@ func (s *Syncer) remember(r Result, err error) {
 		return
 	}
 	s.known, s.knownVersion = r.Build.State, r.Applied.Version
+}
+
+func (s *Syncer) drainer() *drainer {
+	if s.drains == nil {
+		grace := s.DrainGrace
+		if grace <= 0 {
+			grace = 30 * time.Second
+		}
+		s.drains = newDrainer(grace)
+	}
+	return s.drains
 }
 
 func (s *Syncer) log() *zap.Logger {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
 )
 
@@ -13,10 +14,43 @@ type LiveServers interface {
 	ShowServersState(ctx context.Context, backend string) ([]runtimeapi.ServerState, error)
 }
 
-// VerifyLive compares the servers HAProxy is running (Runtime API) with the
-// desired state and lists every difference. A reload that "succeeded"
-// without taking effect, or an edit made on the socket, shows up here.
-func VerifyLive(ctx context.Context, rt LiveServers, desired *State) ([]string, error) {
+// Kinds of live difference.
+const (
+	LiveMissing  = "missing"  // wanted, not running
+	LiveUnwanted = "unwanted" // running, not wanted
+	LiveAddress  = "address"  // running at another address
+	LiveMaint    = "maint"    // in maintenance although wanted ready
+)
+
+// LiveDiff is one difference between HAProxy's live servers and the
+// desired state.
+type LiveDiff struct {
+	Backend, Server, Kind string
+	// Want is the desired server (nil for LiveUnwanted); Live describes
+	// what runs.
+	Want *dataplane.Server
+	Live string
+}
+
+func (d LiveDiff) String() string {
+	switch d.Kind {
+	case LiveMissing:
+		if d.Server == "" {
+			return fmt.Sprintf("backend %s is not running in HAProxy", d.Backend)
+		}
+		return fmt.Sprintf("backend %s: server %s is not running in HAProxy", d.Backend, d.Server)
+	case LiveUnwanted:
+		return fmt.Sprintf("backend %s: server %s runs in HAProxy but is not wanted", d.Backend, d.Server)
+	case LiveAddress:
+		return fmt.Sprintf("backend %s: server %s runs at %s, want %s:%d", d.Backend, d.Server, d.Live, d.Want.Address, *d.Want.Port)
+	}
+	return fmt.Sprintf("backend %s: server %s is in maintenance (%s) but wanted ready", d.Backend, d.Server, d.Live)
+}
+
+// LiveDiffs compares the servers HAProxy is running (Runtime API) with the
+// desired state. A reload that "succeeded" without taking effect, or a
+// change made by hand on the socket, shows up here.
+func LiveDiffs(ctx context.Context, rt LiveServers, desired *State) ([]LiveDiff, error) {
 	states, err := rt.ShowServersState(ctx, "")
 	if err != nil {
 		return nil, fmt.Errorf("read live server state: %w", err)
@@ -28,30 +62,46 @@ func VerifyLive(ctx context.Context, rt LiveServers, desired *State) ([]string, 
 		}
 		live[s.BackendName][s.Name] = s
 	}
-	var diffs []string
+	var diffs []LiveDiff
 	for _, name := range desired.BackendNames() {
 		have, ok := live[name]
 		if !ok {
-			diffs = append(diffs, fmt.Sprintf("backend %s is not running in HAProxy", name))
+			diffs = append(diffs, LiveDiff{Backend: name, Kind: LiveMissing})
 			continue
 		}
 		want := map[string]bool{}
-		for _, srv := range desired.Backends[name].Servers {
+		for i := range desired.Backends[name].Servers {
+			srv := &desired.Backends[name].Servers[i]
 			want[srv.Name] = true
 			h, ok := have[srv.Name]
 			switch {
 			case !ok:
-				diffs = append(diffs, fmt.Sprintf("backend %s: server %s is not running in HAProxy", name, srv.Name))
+				diffs = append(diffs, LiveDiff{Backend: name, Server: srv.Name, Kind: LiveMissing, Want: srv})
 			case h.Address != srv.Address || (srv.Port != nil && int64(h.Port) != *srv.Port):
-				diffs = append(diffs, fmt.Sprintf("backend %s: server %s runs at %s:%d, want %s:%d", name, srv.Name, h.Address, h.Port, srv.Address, *srv.Port))
+				diffs = append(diffs, LiveDiff{Backend: name, Server: srv.Name, Kind: LiveAddress, Want: srv, Live: fmt.Sprintf("%s:%d", h.Address, h.Port)})
+			case h.InMaint() && srv.Maintenance != "enabled":
+				diffs = append(diffs, LiveDiff{Backend: name, Server: srv.Name, Kind: LiveMaint, Want: srv, Live: fmt.Sprintf("admin state %#x", int(h.AdminState))})
 			}
 		}
 		for srv := range have {
 			if !want[srv] {
-				diffs = append(diffs, fmt.Sprintf("backend %s: server %s runs in HAProxy but is not wanted", name, srv))
+				diffs = append(diffs, LiveDiff{Backend: name, Server: srv, Kind: LiveUnwanted})
 			}
 		}
 	}
-	sort.Strings(diffs)
+	sort.Slice(diffs, func(i, j int) bool { return diffs[i].String() < diffs[j].String() })
 	return diffs, nil
+}
+
+// VerifyLive is LiveDiffs as sentences.
+func VerifyLive(ctx context.Context, rt LiveServers, desired *State) ([]string, error) {
+	diffs, err := LiveDiffs(ctx, rt, desired)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(diffs))
+	for i, d := range diffs {
+		out[i] = d.String()
+	}
+	return out, nil
 }

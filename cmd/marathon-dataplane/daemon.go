@@ -40,6 +40,8 @@ func daemonCommand() *cli.Command {
 			&cli.DurationFlag{Name: "coalesce-window", EnvVars: []string{"COALESCE_WINDOW"}, Value: 100 * time.Millisecond, Usage: "a burst of events must be quiet this long before a sync"},
 			&cli.DurationFlag{Name: "coalesce-max-delay", EnvVars: []string{"COALESCE_MAX_DELAY"}, Value: time.Second, Usage: "longest wait from the first event of a burst to its sync"},
 			&cli.DurationFlag{Name: "stream-watchdog", EnvVars: []string{"STREAM_WATCHDOG"}, Value: 5 * time.Minute, Usage: "reconnect an event stream that sent nothing (not even a keepalive) for this long"},
+			&cli.DurationFlag{Name: "reconcile-interval", EnvVars: []string{"RECONCILE_INTERVAL"}, Value: 30 * time.Second,
+				Usage: "compare HAProxy's configuration and live servers with Marathon this often and repair what someone changed out of band (0 = off)"},
 			&cli.StringFlag{Name: "listen", EnvVars: []string{"LISTEN"}, Value: "127.0.0.1:8090", Usage: "address of /healthz, /readyz, /metrics and /status"},
 			&cli.StringFlag{Name: "status-token-file", EnvVars: []string{"STATUS_TOKEN_FILE"}, Usage: "when set, /status needs 'Authorization: Bearer <token>'"},
 			&cli.DurationFlag{Name: "ready-max-age", EnvVars: []string{"READY_MAX_AGE"}, Value: 5 * time.Minute, Usage: "/readyz fails while the last successful sync is older than this"},
@@ -92,6 +94,7 @@ func runDaemon(c *cli.Context) error {
 	dcfg := sync.DaemonConfig{
 		PollInterval: c.Duration("poll-interval"), MaxBackoff: c.Duration("max-backoff"),
 		Window: c.Duration("coalesce-window"), MaxDelay: c.Duration("coalesce-max-delay"), Watchdog: c.Duration("stream-watchdog"),
+		ReconcileInterval: c.Duration("reconcile-interval"),
 	}
 	if !c.Bool("poll") && c.Bool("sse") {
 		dcfg.Events = mc
