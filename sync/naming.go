@@ -4,7 +4,6 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
-	"math/big"
 	"strconv"
 	"strings"
 )
@@ -56,7 +55,11 @@ func ServerName(host, ip string, port int) string {
 // with "<name> <hexdigest>" while it is 0 or already taken in the backend.
 func serverID(name string, taken map[int64]bool) int64 {
 	sum := sha256.Sum256([]byte(name))
-	id := new(big.Int).Mod(new(big.Int).SetBytes(sum[:]), big.NewInt(32767)).Int64()
+	// The digest as a big-endian integer, mod 32767, byte by byte.
+	var id int64
+	for _, b := range sum {
+		id = (id*256 + int64(b)) % 32767
+	}
 	if id == 0 || taken[id] {
 		return serverID(name+" "+hex.EncodeToString(sum[:]), taken)
 	}

@@ -45,7 +45,8 @@ func backendFor(s *service, cfg Config) *Backend {
 	}
 	out.Backend = be
 
-	taken := map[int64]bool{}
+	taken := make(map[int64]bool, len(s.servers))
+	out.Servers = make([]dataplane.Server, 0, len(s.servers))
 	for _, sv := range s.servers {
 		name := ServerName(sv.host, sv.ip, sv.port)
 		id := serverID(name, taken)

@@ -168,7 +168,7 @@ func DiffWith(current, desired *State, opt DiffOptions) Plan {
 		if have == nil {
 			add(Step{Kind: Transaction, Op: Create, Object: ObjBackend, Name: name, Value: want.Backend})
 			have = &Backend{}
-		} else if !reflect.DeepEqual(have.Backend, want.Backend) {
+		} else if !backendEqual(have.Backend, want.Backend) {
 			add(Step{Kind: Transaction, Op: Replace, Object: ObjBackend, Name: name, Value: want.Backend})
 			dynamic = false
 		}
@@ -248,6 +248,9 @@ func diffList(have, want int, equal func(i int) bool, emit func(op Op, i int)) {
 }
 
 func diffServers(backend string, have, want []dataplane.Server, dynamic bool, add func(Step)) {
+	if serversEqual(have, want) {
+		return // the common case: one event touches one backend of many
+	}
 	churn := Transaction
 	if dynamic {
 		churn = Runtime
@@ -263,7 +266,7 @@ func diffServers(backend string, have, want []dataplane.Server, dynamic bool, ad
 		switch {
 		case !ok:
 			add(Step{Kind: churn, Op: Create, Object: ObjServer, Parent: backend, Name: w.Name, Value: w})
-		case reflect.DeepEqual(h, w):
+		case serverEqual(h, w):
 		case runtimeOnly(h, w):
 			add(Step{Kind: Runtime, Op: Replace, Object: ObjServer, Parent: backend, Name: w.Name, Value: w})
 		default:
@@ -281,10 +284,25 @@ func diffServers(backend string, have, want []dataplane.Server, dynamic bool, ad
 // runtime differ (notes §4.1: weight, address, port, maintenance).
 func runtimeOnly(a, b dataplane.Server) bool {
 	a.Address, a.Port, a.Weight, a.Maintenance = b.Address, b.Port, b.Weight, b.Maintenance
-	return reflect.DeepEqual(a, b)
+	return serverEqual(a, b)
+}
+
+func serversEqual(a, b []dataplane.Server) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !serverEqual(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func diffBinds(frontend string, have, want []dataplane.Bind, add func(Step)) {
+	if reflect.DeepEqual(have, want) {
+		return
+	}
 	cur := map[string]dataplane.Bind{}
 	for _, b := range have {
 		cur[b.Name] = b
