@@ -3,12 +3,16 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -66,13 +70,13 @@ func startLoad(port int, host string, workers int, max int64) *loadGen {
 func (g *loadGen) Stop() { close(g.stop); g.wg.Wait() }
 
 // daemon starts `marathon-dataplane daemon` against the stack.
-func (s *env) daemon(t *testing.T, extra ...string) string {
+func (s *env) daemon(t *testing.T, extra ...string) (string, *os.Process) {
 	t.Helper()
 	listen := fmt.Sprintf("127.0.0.1:%d", haproxytest.FreePort(t))
 	args := append([]string{"daemon", "--listen", listen, "--marathon", s.sim.URL(), "--group", "*",
 		"--dataplane-url", s.dpURL, "--dataplane-password-file", s.passFile,
 		"--http-bind", fmt.Sprintf("127.0.0.1:%d", s.httpPort), "--appid-bind", fmt.Sprintf("127.0.0.1:%d", s.appIDPort),
-		"--bind-addr", "127.0.0.1", "--haproxy-socket", s.hap.Socket, "--log-level", "warn",
+		"--bind-addr", "127.0.0.1", "--haproxy-socket", s.hap.Socket, "--log-level", "info",
 		"--coalesce-window", "20ms", "--coalesce-max-delay", "200ms", "--reconcile-interval", "300ms"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, binary, args...)
@@ -96,12 +100,13 @@ func (s *env) daemon(t *testing.T, extra ...string) string {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	})
-	return listen
+	return listen, cmd.Process
 }
 
 type daemonStatus struct {
-	Syncs     int    `json:"syncs"`
-	LastError string `json:"last_error"`
+	Syncs      int    `json:"syncs"`
+	LastError  string `json:"last_error"`
+	LastReason string `json:"last_reason"`
 }
 
 func status(t *testing.T, listen string) daemonStatus {
@@ -121,24 +126,21 @@ func status(t *testing.T, listen string) daemonStatus {
 // routable waits until exactly want's tasks answer through HAProxy.
 func routable(t *testing.T, s *env, host string, want map[string]bool) {
 	t.Helper()
-	waitUntil(t, fmt.Sprintf("%d tasks routable", len(want)), 20*time.Second, func() bool {
-		seen := map[string]bool{}
+	var seen map[string]bool
+	ok := eventually(20*time.Second, func() bool {
+		seen = map[string]bool{}
 		for i := 0; i < 6*len(want)+10; i++ {
 			_, body, err := get(s.httpPort, host, "/")
 			if err == nil {
 				seen[taskOf(body)] = true
 			}
 		}
-		if len(seen) != len(want) {
-			return false
-		}
-		for id := range seen {
-			if !want[id] {
-				return false
-			}
-		}
-		return true
+		return maps.Equal(seen, want)
 	})
+	if !ok {
+		out, _ := exec.Command("sh", "-c", "echo 'show stat' | socat - unix-connect:"+s.hap.Socket+" | cut -d, -f1,2,18,19,20,37").CombinedOutput()
+		t.Fatalf("timed out waiting for %d tasks routable: want %v, answered %v; HAProxy:\n%s", len(want), want, seen, out)
+	}
 }
 
 // TestDaemonChurnWithoutReloads is issue 3's whole-stack scenario: task
@@ -150,10 +152,13 @@ func TestDaemonChurnWithoutReloads(t *testing.T) {
 	grace := 100 // 1 s at the simulator's TimeScale
 	app := marathon.App{ID: "/churn", Instances: 1, PortDefinitions: []marathon.PortDefinition{{Port: 0}}, TaskKillGracePeriod: &grace,
 		Labels: map[string]string{"HAPROXY_0_VHOST": "churn.example.com"},
+		// The simulator scales Marathon's durations (a 150 ms timeout here:
+		// shorter ones fail on a busy CI machine, and a task failing its
+		// check rightly leaves the backend); HAProxy does not (inter 1s).
 		HealthChecks: []marathon.HealthCheck{{Protocol: "HTTP", Path: "/health", PortIndex: &zero, IntervalSeconds: 1,
-			TimeoutSeconds: 1, MaxConsecutiveFailures: 1000, GracePeriodSeconds: 1}}}
+			TimeoutSeconds: 15, MaxConsecutiveFailures: 1000, GracePeriodSeconds: 1}}}
 	deploy(t, s, app)
-	listen := s.daemon(t, "--health-check")
+	listen, proc := s.daemon(t, "--health-check")
 	routable(t, s, "churn.example.com", taskIDs(s, "/churn"))
 
 	reloads := s.reloadCounter()
@@ -239,9 +244,16 @@ func TestDaemonChurnWithoutReloads(t *testing.T) {
 		if err := rt.SetServerState(ctx, backend, disabled, "maint"); err != nil {
 			t.Fatal(err)
 		}
-		if err := rt.RemoveServer(ctx, backend, deleted); err != nil {
-			t.Fatal(err)
-		}
+		// As an operator would: maint, then delete once in-flight requests
+		// are done (HAProxy refuses while the server has sessions; the daemon
+		// may put it back in service meanwhile).
+		waitUntil(t, "out-of-band delete", 5*time.Second, func() bool {
+			err := rt.RemoveServer(ctx, backend, deleted)
+			if err != nil && !errors.Is(err, runtimeapi.ErrServerHasConnections) && !errors.Is(err, runtimeapi.ErrServerNotInMaint) {
+				t.Fatal(err)
+			}
+			return err == nil
+		})
 		waitUntil(t, "both repaired", 10*time.Second, func() bool {
 			a, errA := rt.ServerState(ctx, backend, disabled)
 			_, errB := rt.ServerState(ctx, backend, deleted)
@@ -270,6 +282,18 @@ func TestDaemonChurnWithoutReloads(t *testing.T) {
 			}
 		}
 		waitDeployments(t, s)
+	})
+	t.Run("SIGHUP resyncs and SIGUSR1 re-pushes", func(t *testing.T) {
+		for sig, reason := range map[os.Signal]string{syscall.SIGHUP: "SIGHUP", syscall.SIGUSR1: "SIGUSR1"} {
+			before := status(t, listen).Syncs
+			if err := proc.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, reason+" pass", 10*time.Second, func() bool {
+				st := status(t, listen)
+				return st.Syncs > before && strings.Contains(st.LastReason, reason)
+			})
+		}
 	})
 	load.Stop()
 

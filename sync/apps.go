@@ -28,7 +28,7 @@ var excludedStates = map[string]bool{
 }
 
 // buildApp turns one app into its services (§3.1 step 4–6).
-func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigner) ([]*service, []error, []string, []SkippedService) {
+func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigner, existing Existing, health map[string]bool) ([]*service, []error, []string, []SkippedService) {
 	var warns []string
 	var skipped []SkippedService
 	skip := func(n int, why string) {
@@ -47,8 +47,20 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 		if t.Host == "" || excludedStates[t.State] {
 			continue
 		}
-		if cfg.HealthCheck && len(app.HealthChecks) > 0 && !alive(t) {
-			continue
+		if cfg.HealthCheck && len(app.HealthChecks) > 0 {
+			// §3.5 step 3: a task Marathon reports without results (a
+			// leader change, a check not yet run again) keeps its last
+			// known answer; never seen means not healthy.
+			ok, known := existing.Health[t.ID]
+			if len(t.HealthCheckResults) > 0 {
+				ok, known = alive(t), true
+			}
+			if known {
+				health[t.ID] = ok
+			}
+			if !ok {
+				continue
+			}
 		}
 		ip, tports, err := taskIPAndPorts(app, &t, mode, res)
 		if err != nil {
@@ -112,8 +124,12 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 				s.servers = append(s.servers, serverSpec{host: t.host, ip: t.ip, port: t.ports[n]})
 			}
 		}
-		if len(s.servers) == 0 {
-			// §3.1 step 6: a service without servers is left out.
+		if len(s.servers) == 0 && !existing.Backends[s.backend] {
+			// §3.1 step 6: a service without servers is left out. One that
+			// is already in HAProxy keeps its empty backend and frontend
+			// instead (requests get 503 either way): scaling to zero or
+			// every task failing its health check at once must not reload
+			// HAProxy, nor the way back.
 			why := "no task is running"
 			switch {
 			case len(unroutable) > 0:

@@ -38,7 +38,7 @@ func BenchmarkBuildDesired(b *testing.B) {
 		b.Run(fmt.Sprintf("apps=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				BuildDesired(apps, cfg, fakeResolver{}, nil)
+				BuildDesired(apps, cfg, fakeResolver{}, Existing{})
 			}
 		})
 	}
@@ -51,9 +51,9 @@ func BenchmarkDiffOneTaskChanged(b *testing.B) {
 		apps := syntheticApps(n)
 		cfg := DefaultConfig()
 		cfg.Groups = []string{"external"}
-		current := BuildDesired(apps, cfg, fakeResolver{}, nil).State
+		current := BuildDesired(apps, cfg, fakeResolver{}, Existing{}).State
 		apps[n/2].Tasks[0].Ports[0]++
-		desired := BuildDesired(apps, cfg, fakeResolver{}, nil).State
+		desired := BuildDesired(apps, cfg, fakeResolver{}, Existing{}).State
 		b.Run(fmt.Sprintf("apps=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {

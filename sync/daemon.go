@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"strings"
 	stdsync "sync"
 	"time"
 
@@ -76,12 +77,17 @@ type Daemon struct {
 
 	mu     stdsync.Mutex
 	status Status
+	// pending holds what a dropped trigger asked for (the channel was
+	// full), so that a SIGHUP during an event storm still forces a full
+	// resync.
+	pending trigger
 }
 
 type trigger struct {
 	reason    string
 	at        time.Time
-	reconcile bool
+	reconcile bool // also compare and repair HAProxy's live servers
+	full      bool // re-read HAProxy's whole configuration first
 }
 
 // Status is what /status reports.
@@ -115,12 +121,42 @@ func NewDaemon(s *Syncer, cfg DaemonConfig, m *Metrics, log *zap.Logger) *Daemon
 		status: Status{Mode: mode, Rejected: map[string][]string{}, LastPlan: map[StepKind]int{}}}
 }
 
-// Trigger asks for a full sync (signals, endpoints, events).
-func (d *Daemon) Trigger(reason string) {
+// Trigger asks for a sync (events, reconnects).
+func (d *Daemon) Trigger(reason string) { d.send(trigger{reason: reason, at: time.Now()}) }
+
+// TriggerFull asks for a full resync: HAProxy's configuration is re-read
+// whole, not trusted from memory (SIGHUP).
+func (d *Daemon) TriggerFull(reason string) {
+	d.send(trigger{reason: reason, at: time.Now(), full: true, reconcile: true})
+}
+
+// TriggerReconcile asks to re-push the desired state: a sync plus a repair
+// of HAProxy's live servers (SIGUSR1).
+func (d *Daemon) TriggerReconcile(reason string) {
+	d.send(trigger{reason: reason, at: time.Now(), reconcile: true})
+}
+
+func (d *Daemon) send(t trigger) {
 	select {
-	case d.trigger <- trigger{reason: reason, at: time.Now()}:
-	default: // a sync is already pending; it will see the newest state
+	case d.trigger <- t:
+	default:
+		// Syncs are already pending and will see the newest state; keep
+		// what this one asked for beyond a plain sync.
+		d.mu.Lock()
+		d.pending.full = d.pending.full || t.full
+		d.pending.reconcile = d.pending.reconcile || t.reconcile
+		d.mu.Unlock()
 	}
+}
+
+// takePending merges and clears what dropped triggers asked for.
+func (d *Daemon) takePending(t trigger) trigger {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t.full = t.full || d.pending.full
+	t.reconcile = t.reconcile || d.pending.reconcile
+	d.pending = trigger{}
+	return t
 }
 
 // Status returns a copy of the current status.
@@ -181,7 +217,10 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 			first = trigger{reason: "retry (failure or draining servers)", at: time.Now()}
 		}
 		retry = nil
-		d.coalesce(ctx, first)
+		first = d.takePending(d.coalesce(ctx, first))
+		if first.full {
+			d.syncer.Forget()
+		}
 		// The apply must not be cut off by shutdown: finish it with a
 		// bounded context of its own.
 		applyCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
@@ -202,23 +241,40 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 	}
 }
 
+// mergeReason adds t's reason to reasons once: every signal or other
+// request beyond a plain sync is named, plain events up to five in all.
+func mergeReason(reasons string, t trigger) string {
+	if reasons == "" {
+		return t.reason
+	}
+	if strings.Contains(reasons, t.reason) || (!t.full && !t.reconcile && strings.Count(reasons, ", ") >= 4) {
+		return reasons
+	}
+	return reasons + ", " + t.reason
+}
+
 // coalesce waits until triggers stop for Window, or MaxDelay passed since
-// the first one: a burst of events becomes one sync.
-func (d *Daemon) coalesce(ctx context.Context, first trigger) {
+// the first one: a burst of events becomes one sync, which does the
+// strongest thing any of them asked for.
+func (d *Daemon) coalesce(ctx context.Context, first trigger) trigger {
+	merged := first
 	deadline := first.at.Add(d.cfg.MaxDelay)
 	quiet := time.NewTimer(d.cfg.Window)
 	defer quiet.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
-		case <-d.trigger:
+			return merged
+		case t := <-d.trigger:
+			merged.full = merged.full || t.full
+			merged.reconcile = merged.reconcile || t.reconcile
+			merged.reason = mergeReason(merged.reason, t)
 			if time.Now().After(deadline) {
-				return
+				return merged
 			}
 			quiet.Reset(min(d.cfg.Window, time.Until(deadline)))
 		case <-quiet.C:
-			return
+			return merged
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/zap"
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane/dataplanetest"
@@ -133,4 +134,40 @@ func TestDaemonPollMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "polled app synced", func() bool { return e.servers("polled_10000") == 1 })
+}
+
+func TestCoalesceKeepsTheStrongestRequest(t *testing.T) {
+	d := NewDaemon(nil, DaemonConfig{Window: 20 * time.Millisecond, MaxDelay: time.Second}, nil, zap.NewNop())
+	d.Trigger("event status_update_event")
+	d.TriggerFull("SIGHUP")
+	d.TriggerReconcile("SIGUSR1")
+	first := <-d.trigger
+	got := d.takePending(d.coalesce(context.Background(), first))
+	if !got.full || !got.reconcile {
+		t.Errorf("merged trigger = %+v, want full and reconcile", got)
+	}
+	if got.reason != "event status_update_event, SIGHUP, SIGUSR1" {
+		t.Errorf("reason = %q", got.reason)
+	}
+
+	// With the queue full, a SIGHUP is not lost.
+	for range cap(d.trigger) {
+		d.Trigger("event")
+	}
+	d.TriggerFull("SIGHUP")
+	first = <-d.trigger
+	if got := d.takePending(d.coalesce(context.Background(), first)); !got.full {
+		t.Errorf("a SIGHUP sent to a full queue was lost: %+v", got)
+	}
+}
+
+func TestMergeReasonNamesEverySignal(t *testing.T) {
+	r := "event a"
+	for _, e := range []string{"event b", "event c", "event d", "event e", "event f", "event a"} {
+		r = mergeReason(r, trigger{reason: e})
+	}
+	r = mergeReason(r, trigger{reason: "SIGHUP", full: true})
+	if want := "event a, event b, event c, event d, event e, SIGHUP"; r != want {
+		t.Errorf("reason = %q, want %q", r, want)
+	}
 }

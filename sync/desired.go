@@ -90,6 +90,9 @@ type Build struct {
 	AppCount int
 	// Skipped says why each service port that is not exposed is not.
 	Skipped []SkippedService
+	// Health is the last known health answer of every task of an app
+	// with health checks (--health-check), for the next build's Existing.
+	Health map[string]bool
 }
 
 // SkippedService is a service port that is not exposed, and why.
@@ -129,11 +132,36 @@ type serverSpec struct {
 	port     int
 }
 
-// BuildDesired computes the HAProxy objects for apps. foreignPorts lists
-// ports bound by frontends this tool does not own (port → frontend name);
-// a service that would bind one is rejected instead of breaking the reload.
-func BuildDesired(apps []marathon.App, cfg Config, res Resolver, foreignPorts map[int]string) Build {
-	b := Build{State: NewState(), Rejected: map[string][]error{}, AppCount: len(apps)}
+// Existing is what HAProxy already runs that the desired state depends on.
+type Existing struct {
+	// ForeignPorts are ports bound by frontends this tool does not own
+	// (port → frontend name): a service that would bind one is rejected
+	// instead of breaking the reload.
+	ForeignPorts map[int]string
+	// Backends are the backends this tool owns now. A service among them
+	// whose servers all went away stays, empty, so that no reload happens
+	// until its app is deleted or the port disabled.
+	Backends map[string]bool
+	// Health is the last known health answer per task id (Build.Health of
+	// the previous pass).
+	Health map[string]bool
+}
+
+// ExistingIn lists what current, HAProxy's owned objects, means for a build.
+func ExistingIn(current *State, foreignPorts map[int]string) Existing {
+	e := Existing{ForeignPorts: foreignPorts, Backends: map[string]bool{}}
+	if current != nil {
+		for name := range current.Backends {
+			e.Backends[name] = true
+		}
+	}
+	return e
+}
+
+// BuildDesired computes the HAProxy objects for apps given what HAProxy
+// already runs (the zero Existing for an empty HAProxy).
+func BuildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existing) Build {
+	b := Build{State: NewState(), Rejected: map[string][]error{}, AppCount: len(apps), Health: map[string]bool{}}
 	assigner := newPortAssigner(cfg.MinServPortIPPerTask, cfg.MaxServPortIPPerTask)
 
 	var perApp [][]*service
@@ -143,7 +171,7 @@ func BuildDesired(apps []marathon.App, cfg Config, res Resolver, foreignPorts ma
 			b.Skipped = append(b.Skipped, SkippedService{AppID: app.ID, PortIndex: -1, Reason: "the app is this load balancer (FRAMEWORK_NAME)"})
 			continue
 		}
-		svcs, errs, warns, skipped := buildApp(app, cfg, res, assigner)
+		svcs, errs, warns, skipped := buildApp(app, cfg, res, assigner, existing, b.Health)
 		b.Warnings = append(b.Warnings, warns...)
 		b.Skipped = append(b.Skipped, skipped...)
 		if len(errs) > 0 {
@@ -157,7 +185,7 @@ func BuildDesired(apps []marathon.App, cfg Config, res Resolver, foreignPorts ma
 	// on Marathon's ordering: the first app keeps the port or name.
 	sort.SliceStable(perApp, func(i, j int) bool { return firstApp(perApp[i]) < firstApp(perApp[j]) })
 	takenPorts := map[int]string{}
-	for p, fe := range foreignPorts {
+	for p, fe := range existing.ForeignPorts {
 		takenPorts[p] = "frontend " + fe + " (not managed by marathon-dataplane)"
 	}
 	if cfg.BindHTTP {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -87,7 +88,7 @@ func TestBuildDesiredGolden(t *testing.T) {
 			f := loadFixture(t, name)
 			cfg := testConfig()
 			cfg.HealthCheck = f.HealthCheck
-			b := BuildDesired(f.Apps, cfg, fakeResolver{}, map[int]string{9090: "stats"})
+			b := BuildDesired(f.Apps, cfg, fakeResolver{}, Existing{ForeignPorts: map[int]string{9090: "stats"}})
 			g := buildGolden{State: b.State, Warnings: b.Warnings, Services: b.Services, Skipped: b.Skipped, Rejected: map[string][]string{}}
 			for app, errs := range b.Rejected {
 				for _, e := range errs {
@@ -106,12 +107,12 @@ func TestBuildDesiredGolden(t *testing.T) {
 
 func TestBuildDesiredIsDeterministic(t *testing.T) {
 	f := loadFixture(t, "vhosts")
-	a := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil)
+	a := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{})
 	// Marathon's order must not matter.
 	for i, j := 0, len(f.Apps)-1; i < j; i, j = i+1, j-1 {
 		f.Apps[i], f.Apps[j] = f.Apps[j], f.Apps[i]
 	}
-	b := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil)
+	b := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{})
 	ja, _ := json.Marshal(a.State)
 	jb, _ := json.Marshal(b.State)
 	if string(ja) != string(jb) {
@@ -136,7 +137,7 @@ func TestGroupsAndStrictMode(t *testing.T) {
 	for _, tt := range tests {
 		cfg := testConfig()
 		cfg.Groups, cfg.StrictMode = tt.groups, tt.strict
-		got := BuildDesired(f.Apps, cfg, fakeResolver{}, nil).State.BackendNames()
+		got := BuildDesired(f.Apps, cfg, fakeResolver{}, Existing{}).State.BackendNames()
 		if fmt.Sprint(got) != fmt.Sprint(tt.backends) && !(len(got) == 0 && len(tt.backends) == 0) {
 			t.Errorf("groups %q strict %v: got %v want %v", tt.groups, tt.strict, got, tt.backends)
 		}
@@ -156,5 +157,48 @@ func TestIPPerTaskPortAssignmentIsDeterministic(t *testing.T) {
 	small.assign("/b", 1)
 	if _, ok := small.assign("/c", 1); ok {
 		t.Fatal("assigned beyond the range")
+	}
+}
+
+func TestHealthAnswersCarryOverMissingResults(t *testing.T) {
+	cfg := testConfig()
+	cfg.Groups = []string{"*"}
+	cfg.HealthCheck = true
+	task := func(id string, port int, results ...bool) marathon.Task {
+		t := marathon.Task{ID: id, AppID: "/web", Host: "127.0.0.1", State: marathon.TaskRunning, Ports: []int{port}}
+		for _, r := range results {
+			t.HealthCheckResults = append(t.HealthCheckResults, marathon.HealthCheckResult{Alive: r})
+		}
+		return t
+	}
+	app := marathon.App{ID: "/web", PortDefinitions: []marathon.PortDefinition{{Port: 10000}},
+		HealthChecks: []marathon.HealthCheck{{Protocol: "HTTP", Path: "/"}}}
+	servers := func(b Build) int {
+		if be := b.State.Backends["web_10000"]; be != nil {
+			return len(be.Servers)
+		}
+		return 0
+	}
+
+	app.Tasks = []marathon.Task{task("a", 31001, true), task("b", 31002, false), task("c", 31003, false, true)}
+	first := BuildDesired([]marathon.App{app}, cfg, fakeResolver{}, Existing{})
+	if got := servers(first); got != 2 {
+		t.Fatalf("first pass: %d servers, want 2 (a and c alive)", got)
+	}
+	if want := map[string]bool{"a": true, "b": false, "c": true}; !reflect.DeepEqual(first.Health, want) {
+		t.Fatalf("health answers %v, want %v", first.Health, want)
+	}
+
+	// Marathon lost the results (leader change): the last answers hold;
+	// a task never seen with results stays out.
+	app.Tasks = []marathon.Task{task("a", 31001), task("b", 31002), task("c", 31003), task("d", 31004)}
+	e := ExistingIn(first.State, nil)
+	e.Health = first.Health
+	second := BuildDesired([]marathon.App{app}, cfg, fakeResolver{}, e)
+	if got := servers(second); got != 2 {
+		t.Fatalf("second pass: %d servers, want 2", got)
+	}
+	if _, ok := second.Health["d"]; ok {
+		t.Errorf("task d has no answer yet but got one: %v", second.Health)
 	}
 }

@@ -30,7 +30,7 @@ func clone(t *testing.T, s *State) *State {
 
 func TestDiffFromEmptyGolden(t *testing.T) {
 	f := loadFixture(t, "vhosts")
-	desired := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil).State
+	desired := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{}).State
 	plan := Diff(NewState(), desired)
 	if plan.Count(Runtime) != 0 || !plan.NeedsReload() {
 		t.Fatalf("want only transaction steps, got %d runtime", plan.Count(Runtime))
@@ -45,7 +45,7 @@ func TestDiffFromEmptyGolden(t *testing.T) {
 
 func TestDiffOfEqualStatesIsEmpty(t *testing.T) {
 	f := loadFixture(t, "vhosts")
-	desired := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil).State
+	desired := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{}).State
 	if p := Diff(clone(t, desired), desired); !p.Empty() {
 		t.Fatalf("want empty plan, got %v", p.Steps)
 	}
@@ -53,7 +53,7 @@ func TestDiffOfEqualStatesIsEmpty(t *testing.T) {
 
 func TestDiffScaleAndRuntimeOnly(t *testing.T) {
 	f := loadFixture(t, "host_tcp")
-	current := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil).State
+	current := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{}).State
 
 	t.Run("weight change is runtime", func(t *testing.T) {
 		desired := clone(t, current)
@@ -66,7 +66,7 @@ func TestDiffScaleAndRuntimeOnly(t *testing.T) {
 	t.Run("new task is a server create", func(t *testing.T) {
 		f2 := loadFixture(t, "host_tcp")
 		f2.Apps[0].Tasks[2].State = "TASK_RUNNING" // srv3 comes up
-		desired := BuildDesired(f2.Apps, testConfig(), fakeResolver{}, nil).State
+		desired := BuildDesired(f2.Apps, testConfig(), fakeResolver{}, Existing{}).State
 		p := Diff(current, desired)
 		if len(p.Steps) != 1 || p.Steps[0].Op != Create || p.Steps[0].Name != "srv3_example_com_10_0_0_3_31003" {
 			t.Fatalf("got %v", p.Steps)
@@ -108,11 +108,11 @@ func TestDiffListShrinksFromTheEnd(t *testing.T) {
 
 func TestKeepRejectedNeverDeletes(t *testing.T) {
 	f := loadFixture(t, "vhosts")
-	current := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil).State
+	current := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{}).State
 	// /api now has a broken label: it is rejected, and must keep its
 	// backend, frontend and routing rule.
 	f.Apps[1].Labels["HAPROXY_0_BALANCE"] = "bogus"
-	b := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil)
+	b := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{})
 	if _, ok := b.Rejected["/api"]; !ok {
 		t.Fatalf("not rejected: %v", b.Rejected)
 	}
@@ -135,5 +135,47 @@ func TestKeepRejectedNeverDeletes(t *testing.T) {
 	var le interface{ Unwrap() error }
 	if !errors.As(b.Rejected["/api"][0], &le) {
 		t.Fatalf("rejection is not a wrapped error: %v", b.Rejected["/api"][0])
+	}
+}
+
+func TestScaleToZeroKeepsTheServiceWithoutReload(t *testing.T) {
+	f := loadFixture(t, "vhosts")
+	current := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{}).State
+	app := f.Apps[1] // /api, routed by vhost and path on the shared frontend
+	backends := map[string]bool{}
+	for name, b := range current.Backends {
+		if b.AppID == app.ID {
+			backends[name] = true
+		}
+	}
+	if len(backends) == 0 {
+		t.Fatalf("fixture: no backend for %s", app.ID)
+	}
+	f.Apps[1].Tasks = nil
+
+	// From an empty HAProxy, marathon-lb's rule: no servers, no service.
+	fresh := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{})
+	for name := range backends {
+		if fresh.State.Backends[name] != nil {
+			t.Errorf("%s built with no servers and no existing backend", name)
+		}
+	}
+
+	// Already in HAProxy: the service stays, empty; only runtime steps.
+	b := BuildDesired(f.Apps, testConfig(), fakeResolver{}, ExistingIn(current, nil))
+	for name := range backends {
+		be := b.State.Backends[name]
+		if be == nil || len(be.Servers) != 0 {
+			t.Fatalf("%s: want an empty backend, got %+v", name, be)
+		}
+	}
+	p := DiffWith(current, b.State, DiffOptions{DynamicServers: true})
+	if p.Empty() || p.NeedsReload() {
+		t.Fatalf("scale to zero: want runtime steps only, got %v", p.Steps)
+	}
+	for _, s := range p.Steps {
+		if s.Op != Delete || s.Object != ObjServer {
+			t.Errorf("unexpected step %s", s)
+		}
 	}
 }

@@ -41,6 +41,8 @@ type Syncer struct {
 	known        *State
 	knownForeign map[int]string
 	knownVersion int64
+	// health is the last known health answer per task (Build.Health).
+	health map[string]bool
 }
 
 // Result is what one pass saw and did.
@@ -69,7 +71,12 @@ func (s *Syncer) Plan(ctx context.Context) (Result, error) {
 		return r, fmt.Errorf("read HAProxy configuration: %w", err)
 	}
 	r.Current = current
-	r.Build = BuildDesired(apps, s.Config, s.Resolver, foreign)
+	existing := ExistingIn(current, foreign)
+	existing.Health = s.health
+	r.Build = BuildDesired(apps, s.Config, s.Resolver, existing)
+	// Only the tasks of this listing are remembered: the map stays as
+	// large as Marathon's task list.
+	s.health = r.Build.Health
 	for _, w := range r.Build.Warnings {
 		s.log().Warn("app not fully exposed", zap.String("reason", w))
 	}
@@ -152,6 +159,9 @@ func (s *Syncer) readCurrent(ctx context.Context) (*State, map[int]string, error
 	}
 	return current, foreign, nil
 }
+
+// Forget drops the remembered configuration: the next pass re-reads it.
+func (s *Syncer) Forget() { s.known = nil }
 
 // remember keeps the applied state as HAProxy's configuration when the
 // apply fully succeeded; anything else is re-read next time.

@@ -15,7 +15,7 @@ import (
 // real Runtime API.
 func TestVerifyLiveAgainstRealHAProxy(t *testing.T) {
 	f := loadFixture(t, "host_tcp")
-	desired := BuildDesired(f.Apps, testConfig(), fakeResolver{}, nil).State
+	desired := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{}).State
 	be := desired.Backends["grp_db_10010"]
 	cfg := haproxytest.BaseConfig() + "\nbackend grp_db_10010\n    mode tcp\n"
 	for i, s := range be.Servers {

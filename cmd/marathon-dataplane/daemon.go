@@ -127,7 +127,11 @@ func runDaemon(c *cli.Context) error {
 				return
 			case sig := <-sigs:
 				o.log.Info("signal received", zap.String("signal", sig.String()))
-				d.Trigger("signal " + sig.String())
+				if sig == syscall.SIGHUP {
+					d.TriggerFull("SIGHUP: full resync")
+				} else {
+					d.TriggerReconcile("SIGUSR1: re-push the desired state")
+				}
 			}
 		}
 	}()

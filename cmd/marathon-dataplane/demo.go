@@ -164,7 +164,7 @@ func demoWithoutAPI(ctx context.Context, w io.Writer, mc *marathon.Client, cfg s
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
-	b := sync.BuildDesired(apps, cfg, sync.NewDNSResolver(time.Minute, 100), nil)
+	b := sync.BuildDesired(apps, cfg, sync.NewDNSResolver(time.Minute, 100), sync.Existing{})
 	plan := sync.Diff(sync.NewState(), b.State)
 	for _, s := range plan.Steps {
 		fmt.Fprintln(w, "   "+s.String())

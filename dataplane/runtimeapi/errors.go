@@ -15,6 +15,7 @@ var (
 	ErrServerNotInMaint          = errors.New("server is not in maintenance mode")
 	ErrServerHasConnections      = errors.New("server still has connections")
 	ErrServerExists              = errors.New("server already exists")
+	ErrServerIDInUse             = errors.New("server id already used by another server")
 	ErrNoHealthCheck             = errors.New("no health check configured on the server")
 	ErrNoAgentCheck              = errors.New("no agent check configured on the server")
 	ErrPermissionDenied          = errors.New("permission denied (stats socket level too low)")

@@ -200,7 +200,28 @@ func (c *Client) AddServer(ctx context.Context, backend, server, addr string, po
 		cmd += " " + strings.Join(opts, " ")
 	}
 	_, err = c.command(ctx, cmd, func(a string) bool { return strings.HasPrefix(a, "New server registered.") })
-	return err
+	return classifyIDInUse(err, server)
+}
+
+// classifyIDInUse names what an "id" clash means. HAProxy checks a custom
+// id before the name, so re-adding a server that exists with the same id
+// answers "'id' : custom id 42 already used at h.cfg:10 ('server s1')."
+// rather than "Already exists a server with the same name".
+func classifyIDInUse(err error, server string) error {
+	var ce *CommandError
+	if !errors.As(err, &ce) || !errors.Is(ce.Err, ErrCommandFailed) {
+		return err
+	}
+	line := firstLine(ce.Output)
+	if !strings.HasPrefix(line, "'id' : custom id ") || !strings.Contains(line, " already used at ") {
+		return err
+	}
+	if strings.HasSuffix(line, "('server "+server+"').") {
+		ce.Err = ErrServerExists
+	} else {
+		ce.Err = ErrServerIDInUse
+	}
+	return ce
 }
 
 // AddServerReady adds a dynamic server and brings it into rotation, in the

@@ -287,7 +287,7 @@ func TestAddServerRefused(t *testing.T) {
 	f := start(t, "", fmt.Sprintf(`
 backend be_app
     balance roundrobin
-    server s1 %[1]s
+    server s1 %[1]s id 7
 
 backend be_src
     balance source
@@ -310,6 +310,9 @@ backend be_src
 	}
 	wantErr(t, f.c.AddServer(ctx, "nosuch", "d1", a.ip, a.port, nil), ErrNoSuchBackend)
 	wantErr(t, f.c.AddServer(ctx, "be_app", "s1", a.ip, a.port, nil), ErrServerExists)
+	// HAProxy checks a custom id before the name.
+	wantErr(t, f.c.AddServer(ctx, "be_app", "s1", a.ip, a.port, []string{"id", "7"}), ErrServerExists)
+	wantErr(t, f.c.AddServer(ctx, "be_app", "d7", a.ip, a.port, []string{"id", "7"}), ErrServerIDInUse)
 	wantErr(t, f.c.AddServer(ctx, "be_app", "d1", "localhost", a.port, nil), ErrInvalidArgument)
 	wantErr(t, f.c.AddServer(ctx, "be_app", "d1", a.ip, 0, nil), ErrInvalidArgument)
 	wantErr(t, f.c.AddServer(ctx, "be_app", "d1", a.ip, a.port, []string{"inter 1s"}), ErrInvalidArgument)
