@@ -13,6 +13,8 @@
 package main
 
 import (
+	"go.uber.org/zap"
+
 	"context"
 	"flag"
 	"fmt"
@@ -131,7 +133,7 @@ func measure(n, events int, budget time.Duration) error {
 			if err != nil {
 				return 0, err
 			}
-			_, err = sync.ApplyFullCommit(ctx, dc, r.Plan)
+			_, err = sync.ApplyFullCommit(ctx, dc, r.Plan, zap.NewNop())
 			return time.Since(t0), err
 		}},
 	}

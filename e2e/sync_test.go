@@ -106,7 +106,7 @@ func TestOneShotSync(t *testing.T) {
 	t.Run("second sync writes nothing and does not reload", func(t *testing.T) {
 		v, r := s.version(), s.reloadCounter()
 		out := s.mustSync()
-		if !strings.Contains(out, "0 transaction steps, 0 runtime steps") {
+		if !strings.Contains(out, "0 full, 0 transaction, 0 runtime steps") {
 			t.Fatalf("second sync was not a no-op:\n%s", out)
 		}
 		if s.version() != v || s.reloadCounter() != r {

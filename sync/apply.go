@@ -89,6 +89,9 @@ func ReadCurrent(ctx context.Context, api ConfigAPI) (*State, map[int]string, er
 
 // ApplyResult says what Apply did.
 type ApplyResult struct {
+	// Strategy is how the plan was applied (Plan.Strategy).
+	Strategy         StepKind
+	FullSteps        int
 	TransactionSteps int
 	RuntimeSteps     int
 	// ReloadID is the reload the transaction commit scheduled ("" if none).
@@ -102,53 +105,101 @@ type ApplyResult struct {
 	Draining int
 }
 
-// Apply executes plan: transaction steps in one transaction (deleted on any
-// failure, so no half-applied state is left); a plan of runtime steps goes
-// through the Runtime API when rt is set (then persisted without reload),
-// else through the Data Plane API's runtime path one server at a time.
+// Apply executes plan by its strategy. Full: the whole configuration is
+// rendered with the steps applied and committed at once (raw), one reload.
+// Transaction: the steps go into one transaction (deleted on any failure,
+// so no half-applied state is left), one reload. Runtime: through the
+// Runtime API when rt is set (then persisted without reload), else through
+// the Data Plane API's runtime path one server at a time.
 func Apply(ctx context.Context, api ConfigAPI, rt RuntimeAPI, dr *drainer, plan Plan, log *zap.Logger) (ApplyResult, error) {
-	var res ApplyResult
-	if plan.Empty() {
-		return res, nil
-	}
-	if rt != nil && !plan.NeedsReload() {
+	switch {
+	case plan.Empty():
+		return ApplyResult{}, nil
+	case plan.Strategy() == Full:
+		return applyFull(ctx, api, plan, log)
+	case plan.Strategy() == Transaction:
+		return applyTransaction(ctx, api, plan, log)
+	case rt != nil:
 		return applyRuntime(ctx, api, rt, dr, plan, log)
 	}
+	return applyRuntimeThroughAPI(ctx, api, plan, log)
+}
+
+func applyTransaction(ctx context.Context, api ConfigAPI, plan Plan, log *zap.Logger) (ApplyResult, error) {
+	res := ApplyResult{Strategy: Transaction}
+	start := time.Now()
 	version, err := api.Version(ctx)
 	if err != nil {
 		return res, fmt.Errorf("read configuration version: %w", err)
 	}
 	res.Version = version
-	if plan.NeedsReload() {
-		start := time.Now()
-		tx, err := api.StartTransaction(ctx, version)
-		if err != nil {
-			return res, fmt.Errorf("start transaction at version %d: %w", version, err)
-		}
-		for _, s := range plan.Steps {
-			if err := applyTxStep(ctx, tx, s); err != nil {
-				tx.Discard()
-				return res, fmt.Errorf("%s: %w", s, err)
-			}
-		}
-		wr, err := tx.Commit(ctx)
-		if err != nil {
-			tx.Discard()
-			return res, fmt.Errorf("commit transaction %s: %w", tx.ID, err)
-		}
-		res.TransactionSteps, res.ReloadID, res.Version = len(plan.Steps), wr.ReloadID, wr.Version
-		log.Info("transaction committed", zap.String("transaction", tx.ID), zap.Int("steps", len(plan.Steps)),
-			zap.Int64("version", wr.Version), zap.String("reload_id", wr.ReloadID), zap.Duration("duration", time.Since(start)))
-		if wr.ReloadID != "" {
-			if _, err := api.WaitReload(ctx, wr.ReloadID); err != nil {
-				if errors.Is(err, dataplane.ErrReloadFailed) {
-					repairModel(ctx, api, log)
-				}
-				return res, fmt.Errorf("reload %s after transaction %s: %w", wr.ReloadID, tx.ID, err)
-			}
-		}
-		return res, nil
+	tx, err := api.StartTransaction(ctx, version)
+	if err != nil {
+		return res, fmt.Errorf("start transaction at version %d: %w", version, err)
 	}
+	for _, s := range plan.Steps {
+		if err := applyTxStep(ctx, tx, s); err != nil {
+			tx.Discard()
+			return res, fmt.Errorf("%s: %w", s, err)
+		}
+	}
+	wr, err := tx.Commit(ctx)
+	if err != nil {
+		tx.Discard()
+		return res, fmt.Errorf("commit transaction %s: %w", tx.ID, err)
+	}
+	res.TransactionSteps, res.ReloadID, res.Version = len(plan.Steps), wr.ReloadID, wr.Version
+	log.Info("transaction committed", zap.String("transaction", tx.ID), zap.Int("steps", len(plan.Steps)),
+		zap.Int64("version", wr.Version), zap.String("reload_id", wr.ReloadID), zap.Duration("duration", time.Since(start)))
+	return res, waitReload(ctx, api, wr.ReloadID, "transaction "+tx.ID, log)
+}
+
+// applyFull commits the whole configuration at once: the steps are
+// rendered through a transaction that is never committed, and the text is
+// posted (raw) at the version it was rendered from, so a concurrent writer
+// gets a conflict instead of being overwritten.
+func applyFull(ctx context.Context, api ConfigAPI, plan Plan, log *zap.Logger) (ApplyResult, error) {
+	res := ApplyResult{Strategy: Full}
+	start := time.Now()
+	version, text, err := renderWith(ctx, api, plan.Steps)
+	if err != nil {
+		return res, err
+	}
+	res.Version = version
+	wr, err := api.PostRawConfig(ctx, version, text, dataplane.RawOptions{})
+	if err != nil {
+		return res, fmt.Errorf("commit the full configuration at version %d: %w", version, err)
+	}
+	res.FullSteps, res.ReloadID, res.Version = len(plan.Steps), wr.ReloadID, wr.Version
+	log.Info("full configuration committed", zap.Int("steps", len(plan.Steps)), zap.Int64("version", wr.Version),
+		zap.String("reload_id", wr.ReloadID), zap.Duration("duration", time.Since(start)))
+	return res, waitReload(ctx, api, wr.ReloadID, "full configuration commit", log)
+}
+
+// waitReload follows a scheduled reload ("" when none) to its end; a failed
+// one gets the API's model repaired.
+func waitReload(ctx context.Context, api ConfigAPI, id, after string, log *zap.Logger) error {
+	if id == "" {
+		return nil
+	}
+	if _, err := api.WaitReload(ctx, id); err != nil {
+		if errors.Is(err, dataplane.ErrReloadFailed) {
+			repairModel(ctx, api, log)
+		}
+		return fmt.Errorf("reload %s after %s: %w", id, after, err)
+	}
+	return nil
+}
+
+// applyRuntimeThroughAPI applies server changes through the Data Plane
+// API's runtime path, used without a stats socket.
+func applyRuntimeThroughAPI(ctx context.Context, api ConfigAPI, plan Plan, log *zap.Logger) (ApplyResult, error) {
+	res := ApplyResult{Strategy: Runtime}
+	version, err := api.Version(ctx)
+	if err != nil {
+		return res, fmt.Errorf("read configuration version: %w", err)
+	}
+	res.Version = version
 	for _, s := range plan.Steps {
 		srv, ok := s.Value.(dataplane.Server)
 		if s.Object != ObjServer || s.Op != Replace || !ok {

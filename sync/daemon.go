@@ -316,7 +316,7 @@ func (d *Daemon) syncOnce(ctx context.Context, t trigger) (int, error) {
 			d.status.Rejected[app] = append(d.status.Rejected[app], e.Error())
 		}
 	}
-	d.status.LastPlan = map[StepKind]int{Runtime: r.Plan.Count(Runtime), Transaction: r.Plan.Count(Transaction)}
+	d.status.LastPlan = map[StepKind]int{Runtime: r.Plan.Count(Runtime), Transaction: r.Plan.Count(Transaction), Full: r.Plan.Count(Full)}
 	if m := d.metrics; m != nil {
 		result := "applied"
 		switch {
@@ -328,8 +328,12 @@ func (d *Daemon) syncOnce(ctx context.Context, t trigger) (int, error) {
 		m.Syncs.WithLabelValues(result).Inc()
 		m.Steps.WithLabelValues(string(Runtime)).Add(float64(r.Applied.RuntimeSteps))
 		m.Steps.WithLabelValues(string(Transaction)).Add(float64(r.Applied.TransactionSteps))
+		m.Steps.WithLabelValues(string(Full)).Add(float64(r.Applied.FullSteps))
+		if !r.Plan.Empty() {
+			m.Applies.WithLabelValues(string(r.Applied.Strategy)).Inc()
+		}
 		if r.Applied.ReloadID != "" {
-			m.Reloads.WithLabelValues("transaction").Inc()
+			m.Reloads.WithLabelValues(string(r.Applied.Strategy)).Inc()
 		}
 		m.Apps.Set(float64(r.Build.AppCount))
 		m.Backends.Set(float64(len(r.Build.State.Backends)))

@@ -18,6 +18,7 @@ type Metrics struct {
 	RejectedApps  prometheus.Gauge
 	StreamConnect *prometheus.CounterVec
 	Repairs       *prometheus.CounterVec
+	Applies       *prometheus.CounterVec
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -28,7 +29,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "marathon_dataplane_syncs_total",
 			Help: "Sync passes, by result (noop, applied, partial, failed)."}, []string{"result"}),
 		Steps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "marathon_dataplane_apply_steps_total",
-			Help: "Applied plan steps, by kind (runtime, transaction)."}, []string{"kind"}),
+			Help: "Applied plan steps, by kind (runtime, transaction, full)."}, []string{"kind"}),
+		Applies: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "marathon_dataplane_applies_total",
+			Help: "Applied plans, by strategy (runtime: no reload; transaction; full: frontends or binds changed)."}, []string{"kind"}),
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "marathon_dataplane_reloads_total",
 			Help: "HAProxy reloads caused by this process, by cause."}, []string{"cause"}),
 		Errors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "marathon_dataplane_errors_total",
@@ -45,6 +48,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Repairs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "marathon_dataplane_live_repairs_total",
 			Help: "Out-of-band changes to HAProxy's live servers repaired by reconcile, by kind."}, []string{"kind"}),
 	}
-	reg.MustRegister(m.Events, m.Syncs, m.Steps, m.Reloads, m.Errors, m.EventToApply, m.Apps, m.Backends, m.Servers, m.RejectedApps, m.StreamConnect, m.Repairs)
+	reg.MustRegister(m.Events, m.Syncs, m.Steps, m.Reloads, m.Errors, m.EventToApply, m.Apps, m.Backends, m.Servers, m.RejectedApps, m.StreamConnect, m.Repairs, m.Applies)
 	return m
 }

@@ -19,6 +19,10 @@ const (
 	// Transaction steps are structural and go into one transaction, whose
 	// commit reloads HAProxy once.
 	Transaction StepKind = "transaction"
+	// Full steps change frontends or binds, what HAProxy listens on: the
+	// whole configuration is rendered and committed at once (raw), with
+	// one reload. A plan with one full step is applied that way entirely.
+	Full StepKind = "full"
 )
 
 // Op is what a step does to its object.
@@ -87,7 +91,19 @@ func (p Plan) Count(k StepKind) int {
 }
 
 // NeedsReload reports whether applying the plan reloads HAProxy.
-func (p Plan) NeedsReload() bool { return p.Count(Transaction) > 0 }
+func (p Plan) NeedsReload() bool { return p.Count(Transaction)+p.Count(Full) > 0 }
+
+// Strategy is how the plan is applied: full when a frontend or bind
+// changes, else transaction when anything structural does, else runtime.
+func (p Plan) Strategy() StepKind {
+	switch {
+	case p.Count(Full) > 0:
+		return Full
+	case p.Count(Transaction) > 0:
+		return Transaction
+	}
+	return Runtime
+}
 
 // KeepRejected copies into desired the objects current has for the apps in
 // rejected, so that an unreadable or invalid app definition never removes
@@ -180,10 +196,10 @@ func DiffWith(current, desired *State, opt DiffOptions) Plan {
 	for _, name := range desired.FrontendNames() {
 		want, have := desired.Frontends[name], current.Frontends[name]
 		if have == nil {
-			add(Step{Kind: Transaction, Op: Create, Object: ObjFrontend, Name: name, Value: want.Frontend})
+			add(Step{Kind: Full, Op: Create, Object: ObjFrontend, Name: name, Value: want.Frontend})
 			have = &Frontend{}
 		} else if !reflect.DeepEqual(have.Frontend, want.Frontend) {
-			add(Step{Kind: Transaction, Op: Replace, Object: ObjFrontend, Name: name, Value: want.Frontend})
+			add(Step{Kind: Full, Op: Replace, Object: ObjFrontend, Name: name, Value: want.Frontend})
 		}
 		diffBinds(name, have.Binds, want.Binds, add)
 		diffIndexed(have.ACLs, want.ACLs, eqACL,
@@ -198,7 +214,7 @@ func DiffWith(current, desired *State, opt DiffOptions) Plan {
 	// cannot be removed.
 	for _, name := range current.FrontendNames() {
 		if desired.Frontends[name] == nil {
-			add(Step{Kind: Transaction, Op: Delete, Object: ObjFrontend, Name: name})
+			add(Step{Kind: Full, Op: Delete, Object: ObjFrontend, Name: name})
 		}
 	}
 	for _, name := range current.BackendNames() {
@@ -207,11 +223,11 @@ func DiffWith(current, desired *State, opt DiffOptions) Plan {
 		}
 	}
 
-	// With a reload coming anyway, runtime steps ride in the transaction:
-	// one write, one version, one reload.
-	if p.NeedsReload() {
+	// With a reload coming anyway, every step rides in the one write that
+	// needs it: one version, one reload.
+	if k := p.Strategy(); k != Runtime {
 		for i := range p.Steps {
-			p.Steps[i].Kind = Transaction
+			p.Steps[i].Kind = k
 		}
 	}
 	return p
@@ -312,14 +328,14 @@ func diffBinds(frontend string, have, want []dataplane.Bind, add func(Step)) {
 		next[w.Name] = true
 		h, ok := cur[w.Name]
 		if !ok {
-			add(Step{Kind: Transaction, Op: Create, Object: ObjBind, Parent: frontend, Name: w.Name, Value: w})
+			add(Step{Kind: Full, Op: Create, Object: ObjBind, Parent: frontend, Name: w.Name, Value: w})
 		} else if !reflect.DeepEqual(h, w) {
-			add(Step{Kind: Transaction, Op: Replace, Object: ObjBind, Parent: frontend, Name: w.Name, Value: w})
+			add(Step{Kind: Full, Op: Replace, Object: ObjBind, Parent: frontend, Name: w.Name, Value: w})
 		}
 	}
 	for _, h := range have {
 		if !next[h.Name] {
-			add(Step{Kind: Transaction, Op: Delete, Object: ObjBind, Parent: frontend, Name: h.Name})
+			add(Step{Kind: Full, Op: Delete, Object: ObjBind, Parent: frontend, Name: h.Name})
 		}
 	}
 }

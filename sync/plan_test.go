@@ -89,7 +89,34 @@ func TestDiffScaleAndRuntimeOnly(t *testing.T) {
 		if len(p.Steps) != 2 || p.Steps[0].Object != ObjFrontend || p.Steps[1].Object != ObjBackend {
 			t.Fatalf("got %v", p.Steps)
 		}
+		if p.Strategy() != Full || p.Count(Full) != 2 {
+			t.Fatalf("a frontend removal is a full commit: %v", p.Steps)
+		}
 	})
+}
+
+func TestPlanStrategyFollowsWhatChanges(t *testing.T) {
+	f := loadFixture(t, "vhosts")
+	current := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{}).State
+	for _, tc := range []struct {
+		name   string
+		change func(d *State)
+		want   StepKind
+	}{
+		{"server weight", func(d *State) { d.Backends["web_10001"].Servers[0].Weight = dataplane.Int64(7) }, Runtime},
+		{"backend balance", func(d *State) { d.Backends["web_10001"].Backend.Balance.Algorithm = "leastconn" }, Transaction},
+		{"routing acl", func(d *State) { d.Frontends[HTTPFrontend].ACLs[0].Value = "other.example.com" }, Transaction},
+		{"bind port", func(d *State) { d.Frontends["web_10001"].Binds[0].Port = dataplane.Int64(10101) }, Full},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			desired := clone(t, current)
+			tc.change(desired)
+			p := DiffWith(current, desired, DiffOptions{DynamicServers: true})
+			if p.Empty() || p.Strategy() != tc.want || p.Count(tc.want) != len(p.Steps) {
+				t.Fatalf("strategy %s, want %s: %v", p.Strategy(), tc.want, p.Steps)
+			}
+		})
+	}
 }
 
 func TestDiffListShrinksFromTheEnd(t *testing.T) {

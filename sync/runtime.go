@@ -242,32 +242,18 @@ func renderWith(ctx context.Context, api ConfigAPI, steps []Step) (int64, string
 	return version, text, nil
 }
 
-// ApplyFullCommit applies plan the way marathon-lb does: the whole
-// configuration is replaced and HAProxy reloads. It exists to be measured
-// against (make bench); sync never chooses it.
-func ApplyFullCommit(ctx context.Context, api ConfigAPI, plan Plan) (ApplyResult, error) {
-	var res ApplyResult
-	version, text, err := renderWith(ctx, api, plan.Steps)
-	if err != nil {
-		return res, err
-	}
-	wr, err := api.PostRawConfig(ctx, version, text, dataplane.RawOptions{})
-	if err != nil {
-		return res, fmt.Errorf("post full configuration: %w", err)
-	}
-	res.Version, res.ReloadID, res.TransactionSteps = wr.Version, wr.ReloadID, len(plan.Steps)
-	if wr.ReloadID != "" {
-		if _, err := api.WaitReload(ctx, wr.ReloadID); err != nil {
-			return res, err
-		}
-	}
-	return res, nil
+// ApplyFullCommit applies every plan the way marathon-lb does: the whole
+// configuration is replaced and HAProxy reloads, even for server churn. It
+// exists to be measured against (make bench); sync chooses it only when
+// frontends or binds change.
+func ApplyFullCommit(ctx context.Context, api ConfigAPI, plan Plan, log *zap.Logger) (ApplyResult, error) {
+	return applyFull(ctx, api, plan, log)
 }
 
 // applyRuntime is Apply for a plan made only of runtime steps when a
 // Runtime API is available.
 func applyRuntime(ctx context.Context, api ConfigAPI, rt RuntimeAPI, dr *drainer, plan Plan, log *zap.Logger) (ApplyResult, error) {
-	var res ApplyResult
+	res := ApplyResult{Strategy: Runtime}
 	start := time.Now()
 	busy, err := applyRuntimeSteps(ctx, rt, dr, plan.Steps, log)
 	if err != nil {

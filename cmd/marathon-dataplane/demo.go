@@ -108,8 +108,7 @@ func runDemo(c *cli.Context) error {
 		if err != nil {
 			return r, err
 		}
-		fmt.Fprintf(w, "== %s: %d transaction steps, %d runtime steps, reload %s\n", title,
-			r.Applied.TransactionSteps, r.Applied.RuntimeSteps, orNone(r.Applied.ReloadID))
+		fmt.Fprintf(w, "== %s: %s, reload %s\n", title, appliedSummary(r.Applied), orNone(r.Applied.ReloadID))
 		return r, nil
 	}
 	if _, err := step("sync 1 (empty HAProxy)"); err != nil {

@@ -89,8 +89,8 @@ func runSync(c *cli.Context, dry bool) error {
 			return cli.Exit(err.Error(), exitFailed)
 		}
 	} else {
-		fmt.Fprintf(c.App.Writer, "synced: %d backends, %d servers, %d transaction steps, %d runtime steps, %d apps rejected, reload %s\n",
-			len(r.Build.State.Backends), r.Build.State.ServerCount(), r.Applied.TransactionSteps, r.Applied.RuntimeSteps,
+		fmt.Fprintf(c.App.Writer, "synced: %d backends, %d servers, %s, %d apps rejected, reload %s\n",
+			len(r.Build.State.Backends), r.Build.State.ServerCount(), appliedSummary(r.Applied),
 			len(r.Build.Rejected), orNone(r.Applied.ReloadID))
 	}
 	if r.Partial() {
@@ -153,9 +153,15 @@ func printPlan(w io.Writer, format string, r sync.Result) error {
 	for _, s := range r.Plan.Steps {
 		fmt.Fprintln(w, s.String())
 	}
-	fmt.Fprintf(w, "%d steps (%d runtime, %d transaction); reload needed: %v\n",
-		len(r.Plan.Steps), r.Plan.Count(sync.Runtime), r.Plan.Count(sync.Transaction), r.Plan.NeedsReload())
+	fmt.Fprintf(w, "%d steps (%d runtime, %d transaction, %d full); applied as %s; reload needed: %v\n",
+		len(r.Plan.Steps), r.Plan.Count(sync.Runtime), r.Plan.Count(sync.Transaction), r.Plan.Count(sync.Full),
+		r.Plan.Strategy(), r.Plan.NeedsReload())
 	return nil
+}
+
+// appliedSummary says how many steps went which way.
+func appliedSummary(a sync.ApplyResult) string {
+	return fmt.Sprintf("%d full, %d transaction, %d runtime steps", a.FullSteps, a.TransactionSteps, a.RuntimeSteps)
 }
 
 // verifyLive reads the servers HAProxy runs through the Runtime API and

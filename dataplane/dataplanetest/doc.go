@@ -100,10 +100,15 @@
 //
 // Not reproduced:
 //
-//   - Structured objects and the raw text are independent stores: a raw POST
-//     does not change backends, servers, …, and structured writes do not
-//     rewrite the raw text (only its header version). There is no haproxy.cfg
-//     parser or renderer, and no canonical rewriting of the file (§1).
+//   - Structured objects and the raw text are separate stores: structured
+//     writes do not rewrite the raw text (only its header version). There is
+//     no haproxy.cfg parser or renderer, and no canonical rewriting of the
+//     file (§1). In their place, a served text starts with a
+//     "# dataplanetest-model" comment line holding the view's objects, and a
+//     posted text that has it replaces the objects: a text rendered inside a
+//     transaction and posted back (a full commit, or persisting runtime
+//     changes with skip_reload) carries that transaction's objects, as with
+//     the real API. A posted text without the line leaves the objects alone.
 //   - `haproxy -c` is approximated by one check (default_backend and
 //     use_backend without "%[" must name an existing backend) plus
 //     FailNextValidation; ACL names in conditions, duplicate names, keyword

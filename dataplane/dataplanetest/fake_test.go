@@ -614,3 +614,31 @@ func TestRunningFollowsReloads(t *testing.T) {
 		t.Errorf("Writes() = %d", f.Writes())
 	}
 }
+
+// A text rendered inside a transaction and posted back carries the
+// transaction's objects, standing in for the real API's render and parse.
+func TestRawRenderedFromATransactionCarriesItsObjects(t *testing.T) {
+	f, _ := fixture(t)
+	id := startTx(t, f, "2")
+	if a := call(t, f, "POST", S+"/configuration/servers?backend=be_app&transaction_id="+id,
+		`{"name":"s3","address":"127.0.0.1","port":21003}`, "Content-Type", "application/json"); a.Status != 202 {
+		t.Fatalf("add server in transaction: %d %s", a.Status, a.Body)
+	}
+	rendered := call(t, f, "GET", S+"/configuration/raw?transaction_id="+id, "").json(t)["data"].(string)
+	call(t, f, "DELETE", S+"/transactions/"+id, "")
+	if n := len(f.Objects("servers", "backend", "be_app")); n != 2 {
+		t.Fatalf("the discarded transaction leaked: %d servers", n)
+	}
+	a := call(t, f, "POST", S+"/configuration/raw?version=2&skip_reload=true", rendered, "Content-Type", "text/plain")
+	if a.Status != 201 {
+		t.Fatalf("post rendered text: %d %s", a.Status, a.Body)
+	}
+	if n := len(f.Objects("servers", "backend", "be_app")); n != 3 {
+		t.Fatalf("after posting the rendered text: %d servers, want 3", n)
+	}
+	// The stored text is the posted one without the model line.
+	text := call(t, f, "GET", S+"/configuration/raw", "").json(t)["data"].(string)
+	if strings.Count(text, hdrModel) != 1 || !strings.HasSuffix(text, "global\n  master-worker\ndefaults base\n  mode http\n") {
+		t.Fatalf("stored text: %q", text)
+	}
+}

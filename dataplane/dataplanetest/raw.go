@@ -2,9 +2,11 @@ package dataplanetest
 
 import (
 	"crypto/md5" //nolint:gosec // the API's checksum is md5
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -55,6 +57,70 @@ func rawFile(body string, version int64) (string, string) {
 	return hdrMD5 + hash + "\n" + hdrVersion + strconv.FormatInt(version, 10) + "\n" + hdrManaged + "\n" + hdrWarning + "\n" + body, hash
 }
 
+// The fake has no haproxy.cfg renderer or parser. So that a text rendered
+// from one view and posted back (a full configuration commit, or
+// persisting runtime changes) carries the structured objects with it, as
+// the real API's render and parse do, the served text starts (after the
+// API's header) with one comment line holding the view's objects; a posted text that has it replaces the
+// objects. Texts without it leave the objects alone, as before.
+const hdrModel = "# dataplanetest-model "
+
+type modelChild struct {
+	Kind, ParentType, ParentName string
+	Objects                      []object
+}
+
+type modelDump struct {
+	Sections map[string][]object
+	Children []modelChild
+}
+
+func (c *config) modelLine() string {
+	d := modelDump{Sections: c.sections}
+	for k, l := range c.children {
+		d.Children = append(d.Children, modelChild{Kind: k.kind, ParentType: k.ptype, ParentName: k.pname, Objects: l})
+	}
+	sort.Slice(d.Children, func(i, j int) bool {
+		a, b := d.Children[i], d.Children[j]
+		return a.Kind+"\x00"+a.ParentType+"\x00"+a.ParentName < b.Kind+"\x00"+b.ParentType+"\x00"+b.ParentName
+	})
+	raw, _ := json.Marshal(d)
+	return hdrModel + base64.StdEncoding.EncodeToString(raw) + "\n"
+}
+
+// splitModel removes the model line from text and decodes it (nil when
+// there is none or it does not decode).
+func splitModel(text string) (string, *config) {
+	i := 0
+	if !strings.HasPrefix(text, hdrModel) {
+		if i = strings.Index(text, "\n"+hdrModel); i < 0 {
+			return text, nil
+		}
+		i++
+	}
+	line, rest := text[i:], ""
+	if j := strings.IndexByte(line, '\n'); j >= 0 {
+		line, rest = line[:j], line[j+1:]
+	}
+	text = text[:i] + rest
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(line, hdrModel))
+	if err != nil {
+		return text, nil
+	}
+	var d modelDump
+	if json.Unmarshal(raw, &d) != nil {
+		return text, nil
+	}
+	c := newConfig()
+	for k, l := range d.Sections {
+		c.sections[k] = l
+	}
+	for _, ch := range d.Children {
+		c.children[childKey{ch.Kind, ch.ParentType, ch.ParentName}] = ch.Objects
+	}
+	return text, c
+}
+
 // getRaw is GET $S/configuration/raw[?transaction_id=].
 func (f *Fake) getRaw(w http.ResponseWriter, r *http.Request) {
 	cfg, v, e := f.view(r.URL.Query().Get("transaction_id"))
@@ -62,7 +128,7 @@ func (f *Fake) getRaw(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	text, sum := rawFile(cfg.raw, v)
+	text, sum := rawFile(cfg.modelLine()+cfg.raw, v)
 	w.Header().Set("Configuration-Checksum", sum)
 	writeJSON(w, http.StatusOK, map[string]any{"_version": v, "data": text})
 }
@@ -112,7 +178,7 @@ func (f *Fake) postRawErr(w http.ResponseWriter, r *http.Request, body []byte) *
 			return newErr(409, "version mismatch: version in configuration file is %d, given version is %d", f.version, version)
 		}
 	}
-	newRaw := stripHeader(text)
+	newRaw, model := splitModel(stripHeader(text))
 	if len(f.failValidation) > 0 {
 		msg := f.failValidation[0]
 		f.failValidation = f.failValidation[1:]
@@ -132,6 +198,9 @@ func (f *Fake) postRawErr(w http.ResponseWriter, r *http.Request, body []byte) *
 		return nil
 	}
 	f.live.raw = newRaw
+	if model != nil {
+		f.live.sections, f.live.children = model.sections, model.children
+	}
 	if v, ok := headerVersionOf(text); ok && flags["skip_version"] {
 		f.version = v // skip_version adopts the posted "# _version=" (notes §2)
 	} else {
