@@ -15,6 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
 	"github.com/marathon-dataplane/marathon-dataplane/deployments"
 	"github.com/marathon-dataplane/marathon-dataplane/internal/stack"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
@@ -101,7 +102,19 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
-	s := &sync.Syncer{Apps: mc, API: dc, Resolver: sync.NewDNSResolver(time.Minute, 100), Config: cfg, Log: log}
+	rt, err := runtimeapi.New(st.Socket, runtimeapi.WithLogger(log))
+	if err != nil {
+		return cli.Exit(err.Error(), exitFailed)
+	}
+	s := &sync.Syncer{Apps: mc, API: dc, Runtime: rt, Resolver: sync.NewDNSResolver(time.Minute, 100), Config: cfg, Log: log,
+		DrainGrace: 2 * time.Second}
+	reloads := func() int {
+		l, err := dc.Reloads(ctx)
+		if err != nil {
+			return -1
+		}
+		return len(l)
+	}
 
 	step := func(title string) (sync.Result, error) {
 		r, err := s.Sync(ctx)
@@ -141,10 +154,12 @@ func runDemo(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitFailed)
 	}
 	fmt.Fprintln(w, "== scaled /demo/web from 2 to 4 tasks in Marathon")
+	before := reloads()
 	if _, err := step("sync 3"); err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
 	show()
+	fmt.Fprintf(w, "   HAProxy reloads through the Data Plane API: %d before, %d after (runtime API, no reload)\n", before, reloads())
 
 	if c.Bool("keep") {
 		fmt.Fprintf(w, "== running; try: curl -H 'Host: web.demo.local' http://127.0.0.1:%d/  (Ctrl-C to stop)\n", httpPort)
