@@ -34,6 +34,17 @@ const (
 	SuffixPath                = "PATH"
 	SuffixBindAddr            = "BIND_ADDR"
 	SuffixBackendWeight       = "BACKEND_WEIGHT"
+	SuffixAuth                = "AUTH"
+	SuffixRedirectToHTTPS     = "REDIRECT_TO_HTTPS"
+	SuffixUseHSTS             = "USE_HSTS"
+	SuffixSticky              = "STICKY"
+	SuffixSSLCert             = "SSL_CERT"
+	SuffixBindOptions         = "BIND_OPTIONS"
+	SuffixNetworkAllowedACL   = "BACKEND_NETWORK_ALLOWED_ACL"
+	SuffixHealthCheckPortIdx  = "BACKEND_HEALTHCHECK_PORT_INDEX"
+	SuffixProxyPassPath       = "HTTP_BACKEND_PROXYPASS_PATH"
+	SuffixRevProxyPath        = "HTTP_BACKEND_REVPROXY_PATH"
+	SuffixHTTPBackendRedir    = "HTTP_BACKEND_REDIR"
 	labelPrefix               = "HAPROXY_"
 	maxLabelValueLen          = 4096
 )
@@ -101,6 +112,65 @@ type Port struct {
 	BindAddr string
 	// BackendWeight orders this port's routing chunk in shared frontends.
 	BackendWeight int
+
+	// Auth is HAPROXY_{n}_AUTH (nil when unset): HTTP basic auth on the
+	// shared vhost frontends, through userlist user_<backend>.
+	Auth *Auth
+	// RedirectToHTTPS redirects plain-HTTP vhost requests to https (301).
+	RedirectToHTTPS bool
+	// UseHSTS adds Strict-Transport-Security: max-age=15768000 to every
+	// response of an http backend.
+	UseHSTS bool
+	// Sticky turns on cookie persistence (cookie mesosphere_server_id).
+	Sticky bool
+	// SSLCert is a PEM path for the service-port bind (" ssl crt <path>").
+	SSLCert string
+	// BindOptions are HAPROXY_{n}_BIND_OPTIONS, parsed into known bind
+	// keywords (nothing is passed through as raw text).
+	BindOptions BindOptions
+	// NetworkAllowed lists the IPs and CIDRs allowed to reach the backend
+	// (HAPROXY_{n}_BACKEND_NETWORK_ALLOWED_ACL); empty means everyone.
+	NetworkAllowed []string
+	// HealthCheckPortIndex takes the health check and its port from another
+	// port index of the same app; nil when unset.
+	HealthCheckPortIndex *int
+	// ProxyPassPath is a path prefix stripped from requests (the backend
+	// also sets Host to the vhost).
+	ProxyPassPath string
+	// RevProxyPath replaces a Location response header for the vhost.
+	RevProxyPath string
+	// HTTPRedirect answers "301 location <path>" for "/" on the vhost.
+	HTTPRedirect string
+}
+
+// Auth is a parsed HAPROXY_{n}_AUTH value, realm:user:password-hash.
+type Auth struct {
+	Realm, User, PasswordHash string
+}
+
+// BindOptions are the bind keywords HAPROXY_{n}_BIND_OPTIONS may use.
+// Flags are set when the keyword is present; valued keywords hold their
+// argument.
+type BindOptions struct {
+	AcceptProxy, V4v6, V6only, Transparent, DeferAccept, Tfo, SSL bool
+	// Crt are certificate paths ("crt <path>", repeatable).
+	Crt       []string
+	Alpn      string
+	Ciphers   string
+	SSLMinVer string
+	SSLMaxVer string
+	// Verify is none, optional or required; CAFile its "ca-file".
+	Verify    string
+	CAFile    string
+	Maxconn   int
+	Interface string
+}
+
+// Empty reports whether no option was given.
+func (b BindOptions) Empty() bool {
+	return !b.AcceptProxy && !b.V4v6 && !b.V6only && !b.Transparent && !b.DeferAccept && !b.Tfo && !b.SSL &&
+		len(b.Crt) == 0 && b.Alpn == "" && b.Ciphers == "" && b.SSLMinVer == "" && b.SSLMaxVer == "" &&
+		b.Verify == "" && b.CAFile == "" && b.Maxconn == 0 && b.Interface == ""
 }
 
 // Balance is a parsed HAProxy balance algorithm.
