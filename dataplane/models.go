@@ -112,6 +112,17 @@ type Bind struct {
 	Alpn           string `json:"alpn,omitempty"`
 	AcceptProxy    bool   `json:"accept_proxy,omitempty"`
 	V4v6           bool   `json:"v4v6,omitempty"`
+	V6only         bool   `json:"v6only,omitempty"`
+	Transparent    bool   `json:"transparent,omitempty"`
+	DeferAccept    bool   `json:"defer_accept,omitempty"`
+	Tfo            bool   `json:"tfo,omitempty"`
+	Ciphers        string `json:"ciphers,omitempty"`
+	SSLMinVer      string `json:"ssl_min_ver,omitempty"`
+	SSLMaxVer      string `json:"ssl_max_ver,omitempty"`
+	Verify         string `json:"verify,omitempty"`
+	SSLCafile      string `json:"ssl_cafile,omitempty"`
+	Maxconn        *int64 `json:"maxconn,omitempty"`
+	Interface      string `json:"interface,omitempty"`
 }
 
 // ACL is models.ACL. Index is its position in the parent's ACL list.

@@ -317,14 +317,211 @@ func applyPortLabel(p *Port, suffix, value string) error {
 			return fmt.Errorf("%w: want an integer", ErrInvalidValue)
 		}
 		p.BackendWeight = n
+	case SuffixAuth:
+		a, err := parseAuth(value)
+		if err != nil {
+			return err
+		}
+		p.Auth = &a
+	case SuffixRedirectToHTTPS:
+		p.RedirectToHTTPS = ParseBool(value)
+	case SuffixUseHSTS:
+		p.UseHSTS = ParseBool(value)
+	case SuffixSticky:
+		p.Sticky = ParseBool(value)
+	case SuffixSSLCert:
+		if err := checkPath(value, true); err != nil {
+			return err
+		}
+		p.SSLCert = value
+	case SuffixBindOptions:
+		o, err := ParseBindOptions(value)
+		if err != nil {
+			return err
+		}
+		p.BindOptions = o
+	case SuffixNetworkAllowedACL:
+		nets := strings.Fields(value)
+		if len(nets) == 0 {
+			return fmt.Errorf("%w: want IP addresses or CIDRs separated by spaces", ErrInvalidValue)
+		}
+		for _, n := range nets {
+			if _, _, err := net.ParseCIDR(n); err != nil && net.ParseIP(n) == nil {
+				return fmt.Errorf("%w: %q is neither an IP address nor a CIDR", ErrInvalidValue, n)
+			}
+		}
+		p.NetworkAllowed = nets
+	case SuffixHealthCheckPortIdx:
+		n, err := strconv.Atoi(value)
+		if err != nil || n < 0 {
+			// marathon-lb took Python indexes, negative ones counting from
+			// the end; an explicit index is clearer.
+			return fmt.Errorf("%w: want a port index, 0 or more", ErrInvalidValue)
+		}
+		p.HealthCheckPortIndex = &n
+	case SuffixProxyPassPath:
+		if !strings.HasPrefix(value, "/") {
+			return fmt.Errorf("%w: want a path starting with /", ErrInvalidValue)
+		}
+		if err := checkPath(value, false); err != nil {
+			return err
+		}
+		p.ProxyPassPath = value
+	case SuffixRevProxyPath:
+		if err := checkPath(value, false); err != nil {
+			return err
+		}
+		p.RevProxyPath = value
+	case SuffixHTTPBackendRedir:
+		if err := checkPath(value, false); err != nil {
+			return err
+		}
+		p.HTTPRedirect = value
 	}
 	return nil
+}
+
+// checkPath accepts one word that HAProxy can take unquoted: no spaces or
+// quotes; absolute requires a leading "/".
+func checkPath(v string, absolute bool) error {
+	switch {
+	case v == "":
+		return fmt.Errorf("%w: empty", ErrInvalidValue)
+	case strings.ContainsAny(v, " \t\"'\\"):
+		return fmt.Errorf("%w: spaces, quotes and backslashes are not allowed", ErrInvalidValue)
+	case absolute && !strings.HasPrefix(v, "/"):
+		return fmt.Errorf("%w: want an absolute path", ErrInvalidValue)
+	}
+	return nil
+}
+
+// parseAuth reads realm:user:password-hash, with exactly two colons as
+// marathon-lb requires (it aborted the whole regeneration otherwise).
+func parseAuth(v string) (Auth, error) {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 {
+		return Auth{}, fmt.Errorf("%w: want realm:user:password-hash with exactly two colons, got %d", ErrInvalidValue, len(parts)-1)
+	}
+	a := Auth{Realm: parts[0], User: parts[1], PasswordHash: parts[2]}
+	switch {
+	case a.Realm == "" || a.User == "" || a.PasswordHash == "":
+		return Auth{}, fmt.Errorf("%w: realm, user and password hash must all be set", ErrInvalidValue)
+	case strings.ContainsAny(a.Realm, "\"\\"):
+		return Auth{}, fmt.Errorf("%w: the realm must not contain quotes or backslashes", ErrInvalidValue)
+	case strings.ContainsAny(a.User+a.PasswordHash, " \t\"'\\"):
+		return Auth{}, fmt.Errorf("%w: user and password hash must not contain spaces, quotes or backslashes", ErrInvalidValue)
+	}
+	return a, nil
+}
+
+// bindFlags and bindValued are the bind keywords BIND_OPTIONS may use:
+// those the Data Plane API's bind model has a field for.
+var (
+	bindFlags = map[string]func(*BindOptions){
+		"accept-proxy": func(o *BindOptions) { o.AcceptProxy = true },
+		"v4v6":         func(o *BindOptions) { o.V4v6 = true },
+		"v6only":       func(o *BindOptions) { o.V6only = true },
+		"transparent":  func(o *BindOptions) { o.Transparent = true },
+		"defer-accept": func(o *BindOptions) { o.DeferAccept = true },
+		"tfo":          func(o *BindOptions) { o.Tfo = true },
+		"ssl":          func(o *BindOptions) { o.SSL = true },
+	}
+	sslVersions = map[string]bool{"SSLv3": true, "TLSv1.0": true, "TLSv1.1": true, "TLSv1.2": true, "TLSv1.3": true}
+	bindValued  = map[string]func(*BindOptions, string) error{
+		"crt": func(o *BindOptions, v string) error {
+			if err := checkPath(v, true); err != nil {
+				return err
+			}
+			o.Crt = append(o.Crt, v)
+			return nil
+		},
+		"alpn":    func(o *BindOptions, v string) error { o.Alpn = v; return nil },
+		"ciphers": func(o *BindOptions, v string) error { o.Ciphers = v; return nil },
+		"ssl-min-ver": func(o *BindOptions, v string) error {
+			if !sslVersions[v] {
+				return fmt.Errorf("%w: want SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3", ErrInvalidValue)
+			}
+			o.SSLMinVer = v
+			return nil
+		},
+		"ssl-max-ver": func(o *BindOptions, v string) error {
+			if !sslVersions[v] {
+				return fmt.Errorf("%w: want SSLv3, TLSv1.0, TLSv1.1, TLSv1.2 or TLSv1.3", ErrInvalidValue)
+			}
+			o.SSLMaxVer = v
+			return nil
+		},
+		"verify": func(o *BindOptions, v string) error {
+			if v != "none" && v != "optional" && v != "required" {
+				return fmt.Errorf("%w: want none, optional or required", ErrInvalidValue)
+			}
+			o.Verify = v
+			return nil
+		},
+		"ca-file": func(o *BindOptions, v string) error {
+			if err := checkPath(v, true); err != nil {
+				return err
+			}
+			o.CAFile = v
+			return nil
+		},
+		"maxconn": func(o *BindOptions, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return fmt.Errorf("%w: want a positive integer", ErrInvalidValue)
+			}
+			o.Maxconn = n
+			return nil
+		},
+		"interface": func(o *BindOptions, v string) error { o.Interface = v; return nil },
+	}
+)
+
+// ParseBindOptions reads HAPROXY_{n}_BIND_OPTIONS. marathon-lb appended the
+// text to the bind line; here every keyword must map to a field of the
+// Data Plane API's bind model, so nothing reaches HAProxy as raw text.
+func ParseBindOptions(v string) (BindOptions, error) {
+	var o BindOptions
+	words := strings.Fields(v)
+	for i := 0; i < len(words); i++ {
+		w := words[i]
+		if set, ok := bindFlags[w]; ok {
+			set(&o)
+			continue
+		}
+		set, ok := bindValued[w]
+		if !ok {
+			return BindOptions{}, fmt.Errorf("%w: unsupported bind option %q (supported: %s)", ErrInvalidValue, w, supportedBindOptions())
+		}
+		if i+1 >= len(words) {
+			return BindOptions{}, fmt.Errorf("%w: bind option %q needs a value", ErrInvalidValue, w)
+		}
+		i++
+		if err := set(&o, words[i]); err != nil {
+			return BindOptions{}, fmt.Errorf("bind option %s: %w", w, err)
+		}
+	}
+	return o, nil
+}
+
+func supportedBindOptions() string {
+	var names []string
+	for k := range bindFlags {
+		names = append(names, k)
+	}
+	for k := range bindValued {
+		names = append(names, k+" <value>")
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
 }
 
 func isKnownSuffix(s string) bool {
 	switch s {
 	case SuffixGroup, SuffixEnabled, SuffixPort, SuffixMode, SuffixBalance, SuffixVHost,
-		SuffixPath, SuffixBindAddr, SuffixBackendWeight:
+		SuffixPath, SuffixBindAddr, SuffixBackendWeight, SuffixAuth, SuffixRedirectToHTTPS,
+		SuffixUseHSTS, SuffixSticky, SuffixSSLCert, SuffixBindOptions, SuffixNetworkAllowedACL,
+		SuffixHealthCheckPortIdx, SuffixProxyPassPath, SuffixRevProxyPath, SuffixHTTPBackendRedir:
 		return true
 	}
 	return false

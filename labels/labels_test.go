@@ -36,6 +36,23 @@ func TestParsePortLabels(t *testing.T) {
 		{"port group replaces app group", map[string]string{"HAPROXY_0_GROUP": "internal,external"}, Options{}, func(p *Port) { p.Groups = []string{"internal", "external"}; p.HasGroups = true }},
 		{"empty port group is ignored", map[string]string{"HAPROXY_0_GROUP": ""}, Options{}, func(p *Port) {}},
 		{"labels of other ports ignored", map[string]string{"HAPROXY_7_PORT": "x"}, Options{}, func(p *Port) {}},
+		{"auth", map[string]string{"HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, Options{}, func(p *Port) { p.Auth = &Auth{Realm: "shop", User: "admin", PasswordHash: "$6$salt$hash"} }},
+		{"redirect to https", map[string]string{"HAPROXY_0_REDIRECT_TO_HTTPS": "T"}, Options{}, func(p *Port) { p.RedirectToHTTPS = true }},
+		{"redirect garbage is false", map[string]string{"HAPROXY_0_REDIRECT_TO_HTTPS": "on"}, Options{}, func(p *Port) {}},
+		{"hsts", map[string]string{"HAPROXY_0_USE_HSTS": "yes"}, Options{}, func(p *Port) { p.UseHSTS = true }},
+		{"sticky", map[string]string{"HAPROXY_0_STICKY": "Y"}, Options{}, func(p *Port) { p.Sticky = true }},
+		{"ssl cert", map[string]string{"HAPROXY_0_SSL_CERT": "/etc/ssl/a.pem"}, Options{}, func(p *Port) { p.SSLCert = "/etc/ssl/a.pem" }},
+		{"bind options", map[string]string{"HAPROXY_0_BIND_OPTIONS": " accept-proxy alpn h2,http/1.1  maxconn 10 crt /c.pem ssl-min-ver TLSv1.2 verify none"}, Options{},
+			func(p *Port) {
+				p.BindOptions = BindOptions{AcceptProxy: true, Alpn: "h2,http/1.1", Maxconn: 10, Crt: []string{"/c.pem"}, SSLMinVer: "TLSv1.2", Verify: "none"}
+			}},
+		{"empty bind options", map[string]string{"HAPROXY_0_BIND_OPTIONS": "  "}, Options{}, func(p *Port) {}},
+		{"network allowed", map[string]string{"HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL": "10.0.0.0/8  192.168.1.1 ::1 fd00::/8"}, Options{},
+			func(p *Port) { p.NetworkAllowed = []string{"10.0.0.0/8", "192.168.1.1", "::1", "fd00::/8"} }},
+		{"health check port index", map[string]string{"HAPROXY_0_BACKEND_HEALTHCHECK_PORT_INDEX": "2"}, Options{}, func(p *Port) { two := 2; p.HealthCheckPortIndex = &two }},
+		{"proxypass", map[string]string{"HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH": "/api/v1"}, Options{}, func(p *Port) { p.ProxyPassPath = "/api/v1" }},
+		{"revproxy", map[string]string{"HAPROXY_0_HTTP_BACKEND_REVPROXY_PATH": "/api/"}, Options{}, func(p *Port) { p.RevProxyPath = "/api/" }},
+		{"backend redirect", map[string]string{"HAPROXY_0_HTTP_BACKEND_REDIR": "https://example.com/store"}, Options{}, func(p *Port) { p.HTTPRedirect = "https://example.com/store" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,6 +93,26 @@ func TestParseErrorsNameAppPortAndLabel(t *testing.T) {
 		{"HAPROXY_0_PATH", "/api # comment", ErrUnsafeValue},
 		{"HAPROXY_GROUP", "ext\r\nglobal", ErrUnsafeValue},
 		{"HAPROXY_0_PATH", strings.Repeat("a", maxLabelValueLen+1), ErrUnsafeValue},
+		{"HAPROXY_0_AUTH", "realm:user", ErrInvalidValue},
+		{"HAPROXY_0_AUTH", "realm:user:pass:extra", ErrInvalidValue},
+		{"HAPROXY_0_AUTH", ":user:hash", ErrInvalidValue},
+		{"HAPROXY_0_AUTH", `re"alm:user:hash`, ErrInvalidValue},
+		{"HAPROXY_0_AUTH", "realm:us er:hash", ErrInvalidValue},
+		{"HAPROXY_0_SSL_CERT", "relative.pem", ErrInvalidValue},
+		{"HAPROXY_0_SSL_CERT", "/a.pem /b.pem", ErrInvalidValue},
+		{"HAPROXY_0_BIND_OPTIONS", "accept-proxy npn h2", ErrInvalidValue},
+		{"HAPROXY_0_BIND_OPTIONS", "maxconn", ErrInvalidValue},
+		{"HAPROXY_0_BIND_OPTIONS", "maxconn lots", ErrInvalidValue},
+		{"HAPROXY_0_BIND_OPTIONS", "verify sometimes", ErrInvalidValue},
+		{"HAPROXY_0_BIND_OPTIONS", "ssl-min-ver TLSv9", ErrInvalidValue},
+		{"HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL", "10.0.0.0/8 example.com", ErrInvalidValue},
+		{"HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL", " ", ErrInvalidValue},
+		{"HAPROXY_0_BACKEND_HEALTHCHECK_PORT_INDEX", "-1", ErrInvalidValue},
+		{"HAPROXY_0_BACKEND_HEALTHCHECK_PORT_INDEX", "one", ErrInvalidValue},
+		{"HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH", "api", ErrInvalidValue},
+		{"HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH", `/a"b`, ErrInvalidValue},
+		{"HAPROXY_0_HTTP_BACKEND_REVPROXY_PATH", "/a b", ErrInvalidValue},
+		{"HAPROXY_0_HTTP_BACKEND_REDIR", "", ErrInvalidValue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.label+"="+truncate(tt.value, 20), func(t *testing.T) {
@@ -107,7 +144,7 @@ func TestParseAppLevel(t *testing.T) {
 	app, errs := Parse("/a", map[string]string{
 		"HAPROXY_GROUP":            "a, b",
 		"HAPROXY_DEPLOYMENT_GROUP": "nginx",
-		"HAPROXY_0_STICKY":         "true",
+		"HAPROXY_0_BACKEND_HEAD":   "backend {backend}",
 		"owner":                    "zeus",
 	}, 2, Options{})
 	if len(errs) != 0 {
@@ -123,7 +160,7 @@ func TestParseAppLevel(t *testing.T) {
 	if len(app.Ports) != 2 || app.Ports[1].Index != 1 {
 		t.Errorf("ports %+v", app.Ports)
 	}
-	if !reflect.DeepEqual(app.Ignored, []string{"HAPROXY_0_STICKY"}) {
+	if !reflect.DeepEqual(app.Ignored, []string{"HAPROXY_0_BACKEND_HEAD"}) {
 		t.Errorf("ignored %q", app.Ignored)
 	}
 	if got := app.Ports[0].EffectiveGroups(app); !reflect.DeepEqual(got, app.Groups) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -22,6 +23,10 @@ type ConfigAPI interface {
 	ACLs(ctx context.Context, txID, parentType, parentName string) ([]dataplane.ACL, error)
 	BackendSwitchingRules(ctx context.Context, txID, frontend string) ([]dataplane.BackendSwitchingRule, error)
 	HTTPRequestRules(ctx context.Context, txID, parentType, parentName string) ([]dataplane.HTTPRequestRule, error)
+	HTTPResponseRules(ctx context.Context, txID, parentType, parentName string) ([]dataplane.HTTPResponseRule, error)
+	TCPRequestRules(ctx context.Context, txID, parentType, parentName string) ([]dataplane.TCPRequestRule, error)
+	Userlists(ctx context.Context, txID string) ([]dataplane.Userlist, error)
+	Users(ctx context.Context, txID, userlist string) ([]dataplane.User, error)
 	StartTransaction(ctx context.Context, version int64) (*dataplane.Tx, error)
 	ReplaceServer(ctx context.Context, version int64, backend string, s dataplane.Server) (dataplane.WriteResult, error)
 	WaitReload(ctx context.Context, id string) (dataplane.Reload, error)
@@ -49,10 +54,36 @@ func ReadCurrent(ctx context.Context, api ConfigAPI) (*State, map[int]string, er
 		if b.Servers, err = api.Servers(ctx, "", be.Name); err != nil {
 			return nil, nil, fmt.Errorf("read servers of backend %s: %w", be.Name, err)
 		}
+		if b.ACLs, err = api.ACLs(ctx, "", parentBackend, be.Name); err != nil {
+			return nil, nil, fmt.Errorf("read acls of backend %s: %w", be.Name, err)
+		}
 		if b.HTTPRequestRules, err = api.HTTPRequestRules(ctx, "", parentBackend, be.Name); err != nil {
 			return nil, nil, fmt.Errorf("read http-request rules of backend %s: %w", be.Name, err)
 		}
+		if b.HTTPResponseRules, err = api.HTTPResponseRules(ctx, "", parentBackend, be.Name); err != nil {
+			return nil, nil, fmt.Errorf("read http-response rules of backend %s: %w", be.Name, err)
+		}
+		if b.TCPRequestRules, err = api.TCPRequestRules(ctx, "", parentBackend, be.Name); err != nil {
+			return nil, nil, fmt.Errorf("read tcp-request rules of backend %s: %w", be.Name, err)
+		}
 		st.Backends[be.Name] = b
+	}
+	uls, err := api.Userlists(ctx, "")
+	if err != nil {
+		return nil, nil, fmt.Errorf("read userlists: %w", err)
+	}
+	for _, ul := range uls {
+		// Userlists have no description: one is ours when it is the
+		// userlist of a backend we own.
+		be := st.Backends[strings.TrimPrefix(ul.Name, userlistPrefix)]
+		if !strings.HasPrefix(ul.Name, userlistPrefix) || be == nil {
+			continue
+		}
+		users, err := api.Users(ctx, "", ul.Name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read users of userlist %s: %w", ul.Name, err)
+		}
+		st.Userlists[ul.Name] = &Userlist{Users: users, AppID: be.AppID}
 	}
 	fes, err := api.Frontends(ctx, "")
 	if err != nil {
@@ -312,6 +343,40 @@ func applyTxStep(ctx context.Context, tx *dataplane.Tx, s Step) error {
 			return tx.ReplaceBackendSwitchingRule(ctx, s.Parent, s.Value.(dataplane.BackendSwitchingRule))
 		case Delete:
 			return tx.DeleteBackendSwitchingRule(ctx, s.Parent, s.Index)
+		}
+	case ObjHTTPResponse:
+		switch s.Op {
+		case Create:
+			return tx.CreateHTTPResponseRule(ctx, s.ParentType, s.Parent, s.Value.(dataplane.HTTPResponseRule))
+		case Replace:
+			return tx.ReplaceHTTPResponseRule(ctx, s.ParentType, s.Parent, s.Value.(dataplane.HTTPResponseRule))
+		case Delete:
+			return tx.DeleteHTTPResponseRule(ctx, s.ParentType, s.Parent, s.Index)
+		}
+	case ObjTCPRequest:
+		switch s.Op {
+		case Create:
+			return tx.CreateTCPRequestRule(ctx, s.ParentType, s.Parent, s.Value.(dataplane.TCPRequestRule))
+		case Replace:
+			return tx.ReplaceTCPRequestRule(ctx, s.ParentType, s.Parent, s.Value.(dataplane.TCPRequestRule))
+		case Delete:
+			return tx.DeleteTCPRequestRule(ctx, s.ParentType, s.Parent, s.Index)
+		}
+	case ObjUserlist:
+		switch s.Op {
+		case Create:
+			return tx.CreateUserlist(ctx, dataplane.Userlist{Name: s.Name})
+		case Delete:
+			return tx.DeleteUserlist(ctx, s.Name)
+		}
+	case ObjUser:
+		switch s.Op {
+		case Create:
+			return tx.CreateUser(ctx, s.Parent, s.Value.(dataplane.User))
+		case Replace:
+			return tx.ReplaceUser(ctx, s.Parent, s.Value.(dataplane.User))
+		case Delete:
+			return tx.DeleteUser(ctx, s.Parent, s.Name)
 		}
 	}
 	return fmt.Errorf("unsupported step %s %s (index %s)", s.Op, s.Object, strconv.FormatInt(s.Index, 10))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/marathon-dataplane/marathon-dataplane/labels"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
@@ -83,6 +84,7 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 	}
 
 	parsed, errs := labels.Parse(app.ID, app.Labels, len(ports), labels.Options{StrictMode: cfg.StrictMode})
+	errs = append(errs, combinedLabelErrors(app, parsed)...)
 	if len(errs) > 0 {
 		return nil, errs, warns, nil
 	}
@@ -117,12 +119,27 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 			appID: app.ID, index: n, servicePort: sp, bindPort: bindPort,
 			backend: BackendName(app.ID, bindPort), lbl: lp, hc: healthCheckFor(app, n),
 		}
+		checkIdx := lp.HealthCheckPortIndex
+		if checkIdx != nil && s.hc == nil {
+			// §7.3: a port without a check of its own borrows port k's.
+			s.hc = healthCheckFor(app, *checkIdx)
+		}
 		s.mode = serviceMode(s)
 		for _, t := range tasks {
 			// Task ports pair with service ports by position (§3.10).
-			if n < len(t.ports) {
-				s.servers = append(s.servers, serverSpec{host: t.host, ip: t.ip, port: t.ports[n]})
+			if n >= len(t.ports) {
+				continue
 			}
+			spec := serverSpec{host: t.host, ip: t.ip, port: t.ports[n]}
+			if checkIdx != nil {
+				// The check goes to the same task's port k, or to the
+				// server's own port when the task has no port k.
+				spec.checkPort = t.ports[n]
+				if *checkIdx < len(t.ports) {
+					spec.checkPort = t.ports[*checkIdx]
+				}
+			}
+			s.servers = append(s.servers, spec)
 		}
 		if len(s.servers) == 0 && !existing.Backends[s.backend] {
 			// §3.1 step 6: a service without servers is left out. One that
@@ -337,4 +354,25 @@ func (a *portAssigner) assign(appID string, taskPort int) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// combinedLabelErrors checks what single labels cannot: values that are
+// each valid but cannot be expressed together, or in HAProxy's models.
+func combinedLabelErrors(app *marathon.App, parsed labels.App) []error {
+	var errs []error
+	bad := func(n int, suffix, why string) {
+		label := fmt.Sprintf("HAPROXY_%d_%s", n, suffix)
+		errs = append(errs, &labels.Error{AppID: app.ID, Port: n, Label: label, Value: app.Labels[label],
+			Err: fmt.Errorf("%w: %s", labels.ErrInvalidValue, why)})
+	}
+	for n, p := range parsed.Ports {
+		if certs := serviceCerts(p); len(certs) > 1 {
+			bad(n, labels.SuffixBindOptions, fmt.Sprintf("%d certificates for one service-port bind (SSL_CERT and crt options); one is supported", len(certs)))
+		}
+		if p.Auth != nil && strings.ContainsAny(p.Auth.Realm, " \t") {
+			// The Data Plane API writes the realm unquoted.
+			bad(n, labels.SuffixAuth, "the realm must not contain spaces")
+		}
+	}
+	return errs
 }

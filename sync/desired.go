@@ -130,6 +130,9 @@ type service struct {
 type serverSpec struct {
 	host, ip string
 	port     int
+	// checkPort is the health-check port when
+	// HAPROXY_{n}_BACKEND_HEALTHCHECK_PORT_INDEX sets one (0: none).
+	checkPort int
 }
 
 // Existing is what HAProxy already runs that the desired state depends on.
@@ -214,6 +217,9 @@ func BuildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 	for _, s := range services {
 		b.State.Backends[s.backend] = backendFor(s, cfg)
 		b.State.Frontends[s.backend] = serviceFrontend(s, cfg)
+		if s.lbl.Auth != nil {
+			b.State.Userlists[userlistName(s.backend)] = userlistFor(s)
+		}
 		b.Services = append(b.Services, ServiceInfo{
 			AppID: s.appID, PortIndex: s.index, ServicePort: s.bindPort, Backend: s.backend,
 			Mode: s.mode, VHosts: s.lbl.VHosts, Path: s.lbl.Path, Servers: len(s.servers),

@@ -16,13 +16,25 @@ import (
 type State struct {
 	Backends  map[string]*Backend  `json:"backends"`
 	Frontends map[string]*Frontend `json:"frontends"`
+	// Userlists hold the HAPROXY_{n}_AUTH users, one per backend
+	// (user_<backend>); owned because their backend is.
+	Userlists map[string]*Userlist `json:"userlists,omitempty"`
+}
+
+// Userlist is one userlist with its users.
+type Userlist struct {
+	Users []dataplane.User `json:"users"`
+	AppID string           `json:"-"`
 }
 
 // Backend is one backend with its children.
 type Backend struct {
-	Backend          dataplane.Backend           `json:"backend"`
-	Servers          []dataplane.Server          `json:"servers"`
-	HTTPRequestRules []dataplane.HTTPRequestRule `json:"http_request_rules,omitempty"`
+	Backend           dataplane.Backend            `json:"backend"`
+	Servers           []dataplane.Server           `json:"servers"`
+	ACLs              []dataplane.ACL              `json:"acls,omitempty"`
+	HTTPRequestRules  []dataplane.HTTPRequestRule  `json:"http_request_rules,omitempty"`
+	HTTPResponseRules []dataplane.HTTPResponseRule `json:"http_response_rules,omitempty"`
+	TCPRequestRules   []dataplane.TCPRequestRule   `json:"tcp_request_rules,omitempty"`
 	// AppID is the Marathon app the backend serves (from its description).
 	AppID string `json:"-"`
 }
@@ -40,7 +52,7 @@ type Frontend struct {
 
 // NewState returns an empty State.
 func NewState() *State {
-	return &State{Backends: map[string]*Backend{}, Frontends: map[string]*Frontend{}}
+	return &State{Backends: map[string]*Backend{}, Frontends: map[string]*Frontend{}, Userlists: map[string]*Userlist{}}
 }
 
 // BackendNames returns the backend names in order.
@@ -81,6 +93,18 @@ func reindexSwitching(l []dataplane.BackendSwitchingRule) {
 }
 
 func reindexHTTPRequest(l []dataplane.HTTPRequestRule) {
+	for i := range l {
+		l[i].Index = int64(i)
+	}
+}
+
+func reindexHTTPResponse(l []dataplane.HTTPResponseRule) {
+	for i := range l {
+		l[i].Index = int64(i)
+	}
+}
+
+func reindexTCPRequest(l []dataplane.TCPRequestRule) {
 	for i := range l {
 		l[i].Index = int64(i)
 	}

@@ -78,6 +78,11 @@ func hostACLName(firstVHost, appID string) string {
 
 func pathACLName(backend string) string { return "path_" + backend }
 
+// userlistPrefix names a backend's userlist (HAPROXY_{n}_AUTH).
+const userlistPrefix = "user_"
+
+func userlistName(backend string) string { return userlistPrefix + backend }
+
 func appIDACLName(appID string) string { return "app_" + sanitize(appID) }
 
 func ownerDescription(appID string) string {

@@ -1,10 +1,13 @@
 package sync
 
 import (
+	"regexp"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+	"github.com/marathon-dataplane/marathon-dataplane/labels"
 )
 
 // httpCheckProtocols are the Marathon checks that become `option httpchk`
@@ -26,14 +29,19 @@ func backendFor(s *service, cfg Config) *Backend {
 	out := &Backend{AppID: s.appID}
 	httpCheck := s.mode == "http" && s.hc != nil && httpCheckProtocols[s.hc.Protocol]
 	if s.mode == "http" {
-		// BACKEND_HTTP_OPTIONS' default, as structured objects.
+		httpBackendRules(s, out)
+		// BACKEND_HTTP_OPTIONS' option forwardfor.
 		be.Forwardfor = &dataplane.Forwardfor{Enabled: "enabled"}
-		out.HTTPRequestRules = []dataplane.HTTPRequestRule{
-			{Type: "set-header", HdrName: "X-Forwarded-Port", HdrFormat: "%[dst_port]"},
-			{Type: "add-header", HdrName: "X-Forwarded-Proto", HdrFormat: "https", Cond: "if", CondTest: "{ ssl_fc }"},
-		}
-		reindexHTTPRequest(out.HTTPRequestRules)
 	}
+	networkAllowed(s, out)
+	if s.lbl.Sticky {
+		// BACKEND_STICKY_OPTIONS: cookie mesosphere_server_id insert indirect nocache.
+		be.Cookie = &dataplane.Cookie{Name: stickyCookieName, Type: "insert", Indirect: true, Nocache: true}
+	}
+	reindexACLs(out.ACLs)
+	reindexHTTPRequest(out.HTTPRequestRules)
+	reindexHTTPResponse(out.HTTPResponseRules)
+	reindexTCPRequest(out.TCPRequestRules)
 	if httpCheck {
 		path := s.hc.Path
 		if path == "" {
@@ -62,10 +70,88 @@ func backendFor(s *service, cfg Config) *Backend {
 				srv.HealthCheckPort = dataplane.Int64(int64(*s.hc.Port))
 			}
 		}
+		if sv.checkPort != 0 && s.hc != nil {
+			srv.HealthCheckPort = dataplane.Int64(int64(sv.checkPort)) // §7.3
+		}
+		if s.lbl.Sticky {
+			// ` check cookie <c>`: STICKY turns on checks even without a
+			// Marathon health check, as in marathon-lb.
+			srv.Check = "enabled"
+			srv.Cookie = stickyCookie(name)
+		}
 		out.Servers = append(out.Servers, srv)
 	}
 	sort.Slice(out.Servers, func(i, j int) bool { return out.Servers[i].Name < out.Servers[j].Name })
 	return out
+}
+
+// stickyCookieName is the cookie of HAPROXY_{n}_STICKY.
+const stickyCookieName = "mesosphere_server_id"
+
+// hstsValue is what USE_HSTS adds to every response.
+const hstsValue = "max-age=15768000"
+
+// httpBackendRules adds an http backend's rules in marathon-lb's order
+// (§6.9): HSTS, BACKEND_HTTP_OPTIONS, proxypass, revproxy, root redirect.
+// HAProxy 2.6 has no reqirep/rspirep/rspadd: their equivalents are
+// replace-path, replace-header and add-header rules (§5.3).
+func httpBackendRules(s *service, out *Backend) {
+	vhost := strings.Join(s.lbl.VHosts, ",") // {hostname}: the whole label value
+	if s.lbl.UseHSTS {
+		out.HTTPResponseRules = append(out.HTTPResponseRules,
+			dataplane.HTTPResponseRule{Type: "add-header", HdrName: "Strict-Transport-Security", HdrFormat: hstsValue})
+	}
+	out.HTTPRequestRules = append(out.HTTPRequestRules,
+		dataplane.HTTPRequestRule{Type: "set-header", HdrName: "X-Forwarded-Port", HdrFormat: "%[dst_port]"},
+		dataplane.HTTPRequestRule{Type: "add-header", HdrName: "X-Forwarded-Proto", HdrFormat: "https", Cond: "if", CondTest: "{ ssl_fc }"},
+	)
+	if p := s.lbl.ProxyPassPath; p != "" {
+		// reqirep "^([^ :]*)\ <prefix>/?(.*)" "\1\ /\2": the first <prefix>
+		// and one optional "/" are removed, case-insensitively. The prefix
+		// is quoted: a regex fragment in a label must not be able to
+		// break the configuration of every app.
+		if vhost != "" {
+			out.HTTPRequestRules = append(out.HTTPRequestRules,
+				dataplane.HTTPRequestRule{Type: "set-header", HdrName: "Host", HdrFormat: vhost})
+		}
+		out.HTTPRequestRules = append(out.HTTPRequestRules,
+			dataplane.HTTPRequestRule{Type: "replace-path", PathMatch: "(?i)^" + regexp.QuoteMeta(p) + "/?(.*)", PathFmt: "/\\1"})
+	}
+	if root := s.lbl.RevProxyPath; root != "" {
+		// rspirep "^Location: (https?://<H>(:[0-9]+)?)?(/.*)" "Location:   <root>"
+		out.ACLs = append(out.ACLs, dataplane.ACL{ACLName: "hdr_location", Criterion: "res.hdr(Location)", Value: "-m found"})
+		out.HTTPResponseRules = append(out.HTTPResponseRules, dataplane.HTTPResponseRule{
+			Type: "replace-header", HdrName: "Location", HdrMatch: "^(https?://" + regexp.QuoteMeta(vhost) + "(:[0-9]+)?)?(/.*)",
+			HdrFormat: root, Cond: "if", CondTest: "hdr_location"})
+	}
+	if redir := s.lbl.HTTPRedirect; redir != "" && vhost != "" {
+		out.ACLs = append(out.ACLs,
+			dataplane.ACL{ACLName: "is_root", Criterion: "path", Value: "-i /"},
+			dataplane.ACL{ACLName: "is_domain", Criterion: "hdr(host)", Value: "-i " + vhost})
+		out.HTTPRequestRules = append(out.HTTPRequestRules, dataplane.HTTPRequestRule{
+			Type: "redirect", RedirType: "location", RedirValue: redir, RedirCode: dataplane.Int64(301),
+			Cond: "if", CondTest: "is_domain is_root"})
+	}
+}
+
+// networkAllowed adds BACKEND_NETWORK_ALLOWED_ACL: one `acl network_allowed
+// src <net>` per entry, then allow/deny (http) or accept/reject (tcp).
+func networkAllowed(s *service, out *Backend) {
+	if len(s.lbl.NetworkAllowed) == 0 {
+		return
+	}
+	for _, n := range s.lbl.NetworkAllowed {
+		out.ACLs = append(out.ACLs, dataplane.ACL{ACLName: "network_allowed", Criterion: "src", Value: n})
+	}
+	if s.mode == "http" {
+		out.HTTPRequestRules = append(out.HTTPRequestRules,
+			dataplane.HTTPRequestRule{Type: "allow", Cond: "if", CondTest: "network_allowed"},
+			dataplane.HTTPRequestRule{Type: "deny"})
+		return
+	}
+	out.TCPRequestRules = append(out.TCPRequestRules,
+		dataplane.TCPRequestRule{Type: "content", Action: "accept", Cond: "if", CondTest: "network_allowed"},
+		dataplane.TCPRequestRule{Type: "content", Action: "reject"})
 }
 
 // serviceFrontend is the per-service frontend (§6.8); `default_backend`
@@ -81,8 +167,36 @@ func serviceFrontend(s *service, cfg Config) *Frontend {
 			Name: s.backend, From: cfg.DefaultsName, Mode: s.mode,
 			Description: ownerDescription(s.appID), DefaultBackend: s.backend,
 		},
-		Binds: []dataplane.Bind{bindFor(addr, s.bindPort)},
+		Binds: []dataplane.Bind{serviceBind(s, addr)},
 	}
+}
+
+// serviceBind is the service-port bind: `bind <addr>:<port>[ ssl crt
+// <SSL_CERT>][ <BIND_OPTIONS>]`, every option a structured field.
+func serviceBind(s *service, addr string) dataplane.Bind {
+	b := bindFor(addr, s.bindPort)
+	o := s.lbl.BindOptions
+	certs := serviceCerts(s.lbl)
+	if len(certs) > 0 {
+		b.SSL, b.SSLCertificate = true, certs[0] // more than one is rejected by buildApp
+	}
+	b.SSL = b.SSL || o.SSL
+	b.AcceptProxy, b.V4v6, b.V6only, b.Transparent, b.DeferAccept, b.Tfo = o.AcceptProxy, o.V4v6, o.V6only, o.Transparent, o.DeferAccept, o.Tfo
+	b.Alpn, b.Ciphers, b.SSLMinVer, b.SSLMaxVer, b.Verify, b.SSLCafile, b.Interface = o.Alpn, o.Ciphers, o.SSLMinVer, o.SSLMaxVer, o.Verify, o.CAFile, o.Interface
+	if o.Maxconn > 0 {
+		b.Maxconn = dataplane.Int64(int64(o.Maxconn))
+	}
+	return b
+}
+
+// serviceCerts are the certificates of a service-port bind: SSL_CERT, then
+// the crt options of BIND_OPTIONS.
+func serviceCerts(p labels.Port) []string {
+	var certs []string
+	if p.SSLCert != "" {
+		certs = append(certs, p.SSLCert)
+	}
+	return append(certs, p.BindOptions.Crt...)
 }
 
 func bindFor(addr string, port int) dataplane.Bind {
@@ -91,13 +205,14 @@ func bindFor(addr string, port int) dataplane.Bind {
 
 // chunk is one service's contribution to a shared frontend (§6.4).
 type chunk struct {
-	weight int
-	acls   []dataplane.ACL
-	rules  []dataplane.BackendSwitchingRule
+	weight   int
+	acls     []dataplane.ACL
+	requests []dataplane.HTTPRequestRule
+	rules    []dataplane.BackendSwitchingRule
 }
 
-// httpFrontend builds marathon_http_in with vhost and path routing (§6.3,
-// the rows without auth and redirect), chunks ordered by weight (§6.4).
+// httpFrontend builds marathon_http_in with vhost and path routing, auth
+// and redirects (§6.3), chunks ordered by weight (§6.4).
 func httpFrontend(services []*service, cfg Config) *Frontend {
 	var chunks []chunk
 	for _, s := range services {
@@ -113,34 +228,86 @@ func httpFrontend(services []*service, cfg Config) *Frontend {
 	}
 	for _, c := range chunks {
 		fe.ACLs = append(fe.ACLs, c.acls...)
+		fe.HTTPRequestRules = append(fe.HTTPRequestRules, c.requests...)
 		fe.SwitchingRules = append(fe.SwitchingRules, c.rules...)
 	}
 	reindexACLs(fe.ACLs)
+	reindexHTTPRequest(fe.HTTPRequestRules)
 	reindexSwitching(fe.SwitchingRules)
 	return fe
 }
 
+// vhostChunk is one service's :80 rules, in marathon-lb's emission order
+// for every combination of several hosts, PATH, AUTH and
+// REDIRECT_TO_HTTPS (§6.3). HAProxy runs http-request rules (auth,
+// redirect) before any use_backend, so a host-only auth or redirect also
+// covers other apps' paths on that host, as in marathon-lb (§12).
 func vhostChunk(s *service) chunk {
-	x := hostACLName(s.lbl.VHosts[0], s.appID)
+	suffix := hostACLName(s.lbl.VHosts[0], s.appID)[len("host_"):]
+	x := "host_" + suffix
 	c := chunk{weight: s.lbl.BackendWeight}
 	var hostACLs []dataplane.ACL
 	for _, h := range s.lbl.VHosts {
 		hostACLs = append(hostACLs, dataplane.ACL{ACLName: x, Criterion: "hdr(host)", Value: "-i " + h})
 	}
 	cond := x
+	var pathACL, authACL []dataplane.ACL
 	if s.lbl.Path != "" {
-		pathACL := dataplane.ACL{ACLName: pathACLName(s.backend), Criterion: "path_beg", Value: s.lbl.Path}
-		cond = x + " " + pathACL.ACLName
-		if len(s.lbl.VHosts) == 1 {
-			c.acls = append(hostACLs, pathACL)
-		} else {
-			c.acls = append([]dataplane.ACL{pathACL}, hostACLs...)
-		}
-	} else {
-		c.acls = hostACLs
+		p := dataplane.ACL{ACLName: pathACLName(s.backend), Criterion: "path_beg", Value: s.lbl.Path}
+		pathACL = []dataplane.ACL{p}
+		cond = x + " " + p.ACLName
 	}
-	c.rules = []dataplane.BackendSwitchingRule{{Name: s.backend, Cond: "if", CondTest: cond}}
+	auth := s.lbl.Auth != nil
+	authName := "auth_" + suffix
+	if auth {
+		authACL = []dataplane.ACL{{ACLName: authName, Criterion: "http_auth(" + userlistName(s.backend) + ")"}}
+	}
+	single := len(s.lbl.VHosts) == 1
+	redirect := s.lbl.RedirectToHTTPS
+	switch {
+	case single && redirect && s.lbl.Path == "":
+		c.acls = hostACLs
+	case single && redirect:
+		c.acls = concat(hostACLs, pathACL)
+	case single:
+		c.acls = concat(hostACLs, authACL, pathACL)
+	case redirect:
+		c.acls = concat(pathACL, authACL, hostACLs)
+		if s.lbl.Path == "" {
+			c.acls = hostACLs
+		}
+	case s.lbl.Path == "":
+		c.acls = concat(hostACLs, authACL)
+	default:
+		c.acls = concat(pathACL, authACL, hostACLs)
+	}
+	switch {
+	case redirect:
+		c.requests = []dataplane.HTTPRequestRule{{Type: "redirect", RedirType: "scheme", RedirValue: "https",
+			RedirCode: dataplane.Int64(301), Cond: "if", CondTest: "!{ ssl_fc } " + cond}}
+	case auth:
+		c.requests = []dataplane.HTTPRequestRule{{Type: "auth", AuthRealm: s.lbl.Auth.Realm, Cond: "if", CondTest: cond + " !" + authName}}
+	}
+	// With a redirect every request on :80 is redirected: marathon-lb
+	// still emits the use_backend for one host without a path.
+	if !redirect || (single && s.lbl.Path == "") {
+		c.rules = []dataplane.BackendSwitchingRule{{Name: s.backend, Cond: "if", CondTest: cond}}
+	}
 	return c
+}
+
+func concat(lists ...[]dataplane.ACL) []dataplane.ACL {
+	var out []dataplane.ACL
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// userlistFor is the userlist of a service with HAPROXY_{n}_AUTH.
+func userlistFor(s *service) *Userlist {
+	a := s.lbl.Auth
+	return &Userlist{AppID: s.appID, Users: []dataplane.User{{Username: a.User, Password: a.PasswordHash, SecurePassword: true}}}
 }
 
 // appIDFrontend builds marathon_http_appid_in: the first http-mode service

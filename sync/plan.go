@@ -43,6 +43,10 @@ const (
 	ObjACL           = "acl"
 	ObjHTTPRequest   = "http_request_rule"
 	ObjSwitchingRule = "backend_switching_rule"
+	ObjHTTPResponse  = "http_response_rule"
+	ObjTCPRequest    = "tcp_request_rule"
+	ObjUserlist      = "userlist"
+	ObjUser          = "user"
 	parentFrontend   = "frontend"
 	parentBackend    = "backend"
 )
@@ -114,6 +118,14 @@ func KeepRejected(current, desired *State, rejected map[string][]error) {
 		return
 	}
 	kept := map[string]bool{}
+	for name, ul := range current.Userlists {
+		if _, bad := rejected[ul.AppID]; bad && desired.Userlists[name] == nil {
+			if desired.Userlists == nil {
+				desired.Userlists = map[string]*Userlist{}
+			}
+			desired.Userlists[name] = ul
+		}
+	}
 	for name, be := range current.Backends {
 		if _, bad := rejected[be.AppID]; bad && desired.Backends[name] == nil {
 			desired.Backends[name] = be
@@ -189,8 +201,24 @@ func DiffWith(current, desired *State, opt DiffOptions) Plan {
 			dynamic = false
 		}
 		diffServers(name, have.Servers, want.Servers, dynamic, add)
+		diffIndexed(have.ACLs, want.ACLs, eqACL,
+			Step{Kind: Transaction, Object: ObjACL, ParentType: parentBackend, Parent: name}, add)
 		diffIndexed(have.HTTPRequestRules, want.HTTPRequestRules, eqHTTPRequest,
 			Step{Kind: Transaction, Object: ObjHTTPRequest, ParentType: parentBackend, Parent: name}, add)
+		diffIndexed(have.HTTPResponseRules, want.HTTPResponseRules, eqHTTPResponse,
+			Step{Kind: Transaction, Object: ObjHTTPResponse, ParentType: parentBackend, Parent: name}, add)
+		diffIndexed(have.TCPRequestRules, want.TCPRequestRules, eqTCPRequest,
+			Step{Kind: Transaction, Object: ObjTCPRequest, ParentType: parentBackend, Parent: name}, add)
+	}
+
+	// Userlists before the frontends whose auth rules name them.
+	for _, name := range sortedKeys(desired.Userlists) {
+		want, have := desired.Userlists[name], current.Userlists[name]
+		if have == nil {
+			add(Step{Kind: Transaction, Op: Create, Object: ObjUserlist, Name: name})
+			have = &Userlist{}
+		}
+		diffUsers(name, have.Users, want.Users, add)
 	}
 
 	for _, name := range desired.FrontendNames() {
@@ -220,6 +248,11 @@ func DiffWith(current, desired *State, opt DiffOptions) Plan {
 	for _, name := range current.BackendNames() {
 		if desired.Backends[name] == nil {
 			add(Step{Kind: Transaction, Op: Delete, Object: ObjBackend, Name: name})
+		}
+	}
+	for _, name := range sortedKeys(current.Userlists) {
+		if desired.Userlists[name] == nil {
+			add(Step{Kind: Transaction, Op: Delete, Object: ObjUserlist, Name: name})
 		}
 	}
 
@@ -353,4 +386,38 @@ func eqSwitching(a, b dataplane.BackendSwitchingRule) bool {
 func eqHTTPRequest(a, b dataplane.HTTPRequestRule) bool {
 	a.Index, b.Index = 0, 0
 	return reflect.DeepEqual(a, b)
+}
+
+func eqHTTPResponse(a, b dataplane.HTTPResponseRule) bool {
+	a.Index, b.Index = 0, 0
+	return a == b
+}
+
+func eqTCPRequest(a, b dataplane.TCPRequestRule) bool {
+	a.Index, b.Index = 0, 0
+	return reflect.DeepEqual(a, b)
+}
+
+// diffUsers diffs a userlist's users by name.
+func diffUsers(userlist string, have, want []dataplane.User, add func(Step)) {
+	cur := map[string]dataplane.User{}
+	for _, u := range have {
+		cur[u.Username] = u
+	}
+	next := map[string]bool{}
+	for _, w := range want {
+		next[w.Username] = true
+		h, ok := cur[w.Username]
+		switch {
+		case !ok:
+			add(Step{Kind: Transaction, Op: Create, Object: ObjUser, Parent: userlist, Name: w.Username, Value: w})
+		case h != w:
+			add(Step{Kind: Transaction, Op: Replace, Object: ObjUser, Parent: userlist, Name: w.Username, Value: w})
+		}
+	}
+	for _, h := range have {
+		if !next[h.Username] {
+			add(Step{Kind: Transaction, Op: Delete, Object: ObjUser, Parent: userlist, Name: h.Username})
+		}
+	}
 }

@@ -105,7 +105,20 @@ func runDaemon(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("--listen: %v", err), exitFailed)
 	}
-	srv := &http.Server{Handler: daemonHandler(d, reg, token, c.Duration("ready-max-age")), ReadHeaderTimeout: 10 * time.Second}
+	mlb := mlbEndpoints{daemon: d, config: func(ctx context.Context) (string, error) {
+		text, _, err := dc.RawConfig(ctx, "")
+		return text, err
+	}}
+	if rt != nil {
+		mlb.pids = func(ctx context.Context) ([]string, error) {
+			info, err := rt.ShowInfo(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return []string{info["Pid"]}, nil
+		}
+	}
+	srv := &http.Server{Handler: daemonHandler(d, reg, token, c.Duration("ready-max-age"), mlb), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			o.log.Error("status listener stopped", zap.Error(err))
@@ -146,8 +159,21 @@ func runDaemon(c *cli.Context) error {
 }
 
 // daemonHandler serves the daemon's own endpoints.
-func daemonHandler(d *sync.Daemon, reg *prometheus.Registry, token string, readyAge time.Duration) http.Handler {
+func daemonHandler(d *sync.Daemon, reg *prometheus.Registry, token string, readyAge time.Duration, mlb mlbEndpoints) http.Handler {
 	mux := http.NewServeMux()
+	guard := func(next http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if token != "" {
+				got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+				if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+					http.Error(w, "unauthorized", http.StatusUnauthorized)
+					return
+				}
+			}
+			next(w, r)
+		}
+	}
+	mlb.register(mux, guard)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !d.Ready(readyAge) {
@@ -157,18 +183,11 @@ func daemonHandler(d *sync.Daemon, reg *prometheus.Registry, token string, ready
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
-		if token != "" {
-			got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-				http.Error(w, "unauthorized", http.StatusUnauthorized)
-				return
-			}
-		}
+	mux.HandleFunc("/status", guard(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(d.Status())
-	})
+	}))
 	return mux
 }

@@ -323,7 +323,9 @@ func (p *taskProcess) ports() []int {
 }
 
 // handler answers every path with the task's identity; /slow?ms=N waits
-// N ms first; health-check paths answer 503 while the task is unhealthy.
+// N ms first; /redirect?to=URL answers 302 with that Location (for
+// response-rewriting tests); health-check paths answer 503 while the task
+// is unhealthy.
 func (p *taskProcess) handler(index int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Marathon-App-Id", p.appID)
@@ -332,6 +334,12 @@ func (p *taskProcess) handler(index int) http.Handler {
 		if !p.healthy.Load() && (p.healthPaths == nil || p.healthPaths[r.URL.Path]) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = fmt.Fprintf(w, "unhealthy\n%s", p.banner(index))
+			return
+		}
+		if to := r.URL.Query().Get("to"); r.URL.Path == "/redirect" && to != "" {
+			w.Header().Set("Location", to)
+			w.WriteHeader(http.StatusFound)
+			_, _ = fmt.Fprint(w, p.banner(index))
 			return
 		}
 		if r.URL.Path == "/slow" {

@@ -1,0 +1,222 @@
+package e2e
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+)
+
+// secretHash is `openssl passwd -6 -salt mdptest secret`.
+const secretHash = "$6$mdptest$esy6jw5pS3GYIjcNfrrZNE5D7LzRjY9xA/2fgJiyVGtjsBiga.uqAbq..pVKrZfOatsRHcjCnx.R9rRkuHj/w0"
+
+// answer is one response, redirects not followed.
+type answer struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+func send(t *testing.T, url string, prepare func(*http.Request)) answer {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(req)
+	}
+	c := &http.Client{Timeout: 5 * time.Second,
+		Transport:     &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // a test certificate
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return answer{resp.StatusCode, resp.Header, string(b)}
+}
+
+func host(h string) func(*http.Request) { return func(r *http.Request) { r.Host = h } }
+
+// selfSignedPEM writes a certificate and its key in one PEM file, as
+// HAProxy's `crt` wants it.
+func selfSignedPEM(t *testing.T, name string) string {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})...)
+	path := filepath.Join(t.TempDir(), name+".pem")
+	if err := os.WriteFile(path, out, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestLabelParity is issue 4's routing through real HAProxy: each
+// marathon-lb behaviour label on its own app, one sync, then requests.
+func TestLabelParity(t *testing.T) {
+	s := newStack(t)
+	app := func(id string, instances int, lbls map[string]string) marathon.App {
+		l := map[string]string{"HAPROXY_GROUP": "external"}
+		for k, v := range lbls {
+			l[k] = v
+		}
+		return marathon.App{ID: id, Instances: instances, PortDefinitions: []marathon.PortDefinition{{Port: 0}}, Labels: l}
+	}
+	cert := selfSignedPEM(t, "tls.example.com")
+	deploy(t, s,
+		app("/auth", 1, map[string]string{"HAPROXY_0_VHOST": "auth.example.com", "HAPROXY_0_AUTH": "shop:admin:" + secretHash}),
+		app("/secure", 1, map[string]string{"HAPROXY_0_VHOST": "secure.example.com", "HAPROXY_0_REDIRECT_TO_HTTPS": "true"}),
+		app("/hsts", 1, map[string]string{"HAPROXY_0_VHOST": "hsts.example.com", "HAPROXY_0_USE_HSTS": "true"}),
+		app("/sticky", 3, map[string]string{"HAPROXY_0_VHOST": "sticky.example.com", "HAPROXY_0_STICKY": "true"}),
+		app("/deny", 1, map[string]string{"HAPROXY_0_VHOST": "deny.example.com", "HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL": "10.0.0.0/8"}),
+		app("/allow", 1, map[string]string{"HAPROXY_0_VHOST": "allow.example.com", "HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL": "10.0.0.0/8 127.0.0.1"}),
+		app("/tcpdeny", 1, map[string]string{"HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL": "10.0.0.0/8"}),
+		app("/pp", 1, map[string]string{"HAPROXY_0_VHOST": "pp.example.com", "HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH": "/pp"}),
+		app("/rev", 1, map[string]string{"HAPROXY_0_VHOST": "rev.example.com", "HAPROXY_0_HTTP_BACKEND_REVPROXY_PATH": "/rev/"}),
+		app("/redir", 1, map[string]string{"HAPROXY_0_VHOST": "redir.example.com", "HAPROXY_0_HTTP_BACKEND_REDIR": "/store"}),
+		app("/tls", 1, map[string]string{"HAPROXY_0_SSL_CERT": cert, "HAPROXY_0_MODE": "http"}),
+		app("/opts", 1, map[string]string{"HAPROXY_0_BIND_OPTIONS": "maxconn 50 defer-accept"}),
+		app("/badauth", 1, map[string]string{"HAPROXY_0_VHOST": "bad.example.com", "HAPROXY_0_AUTH": "only-realm"}),
+	)
+	code, out := s.cli("sync")
+	if code != 2 || !strings.Contains(out, "/badauth") || !strings.Contains(out, "HAPROXY_0_AUTH") {
+		t.Fatalf("sync with one bad app: exit %d, want 2 naming /badauth and its label:\n%s", code, out)
+	}
+	web := fmt.Sprintf("http://127.0.0.1:%d", s.httpPort)
+
+	t.Run("auth challenges, then lets the right user in", func(t *testing.T) {
+		a := send(t, web+"/", host("auth.example.com"))
+		if a.code != 401 || !strings.Contains(a.header.Get("WWW-Authenticate"), `realm="shop"`) {
+			t.Fatalf("no credentials: %d %v", a.code, a.header)
+		}
+		if a := send(t, web+"/", func(r *http.Request) { r.Host = "auth.example.com"; r.SetBasicAuth("admin", "wrong") }); a.code != 401 {
+			t.Fatalf("wrong password: %d", a.code)
+		}
+		a = send(t, web+"/", func(r *http.Request) { r.Host = "auth.example.com"; r.SetBasicAuth("admin", "secret") })
+		if a.code != 200 || !strings.Contains(a.body, "app=/auth ") {
+			t.Fatalf("right password: %d %q", a.code, a.body)
+		}
+	})
+	t.Run("redirect to https", func(t *testing.T) {
+		a := send(t, web+"/cart?x=1", host("secure.example.com"))
+		if a.code != 301 || a.header.Get("Location") != "https://secure.example.com/cart?x=1" {
+			t.Fatalf("%d Location %q", a.code, a.header.Get("Location"))
+		}
+	})
+	t.Run("hsts header", func(t *testing.T) {
+		a := send(t, web+"/", host("hsts.example.com"))
+		if a.code != 200 || a.header.Get("Strict-Transport-Security") != "max-age=15768000" {
+			t.Fatalf("%d %v", a.code, a.header)
+		}
+	})
+	t.Run("sticky sessions", func(t *testing.T) {
+		first := send(t, web+"/", host("sticky.example.com"))
+		var cookie *http.Cookie
+		for _, c := range (&http.Response{Header: first.header}).Cookies() {
+			if c.Name == "mesosphere_server_id" {
+				cookie = c
+			}
+		}
+		if first.code != 200 || cookie == nil {
+			t.Fatalf("no sticky cookie: %d %v", first.code, first.header)
+		}
+		task := taskOf(first.body)
+		for i := 0; i < 10; i++ {
+			a := send(t, web+"/", func(r *http.Request) { r.Host = "sticky.example.com"; r.AddCookie(cookie) })
+			if got := taskOf(a.body); got != task {
+				t.Fatalf("request %d with the cookie went to %s, not %s", i, got, task)
+			}
+		}
+	})
+	t.Run("network allowed acl", func(t *testing.T) {
+		if a := send(t, web+"/", host("deny.example.com")); a.code != 403 {
+			t.Fatalf("127.0.0.1 outside 10.0.0.0/8: %d, want 403", a.code)
+		}
+		if a := send(t, web+"/", host("allow.example.com")); a.code != 200 {
+			t.Fatalf("127.0.0.1 allowed: %d", a.code)
+		}
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", servicePort(t, s, "/tcpdeny")), 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if line, err := bufio.NewReader(conn).ReadString('\n'); err == nil {
+			t.Fatalf("tcp connection from outside the allowed network got %q", line)
+		}
+	})
+	t.Run("proxypass strips the prefix and sets Host", func(t *testing.T) {
+		a := send(t, web+"/pp/items", host("pp.example.com"))
+		if a.code != 200 || !strings.Contains(a.body, "path=/items") || !strings.Contains(a.body, "host=pp.example.com") {
+			t.Fatalf("%d %q", a.code, a.body)
+		}
+	})
+	t.Run("revproxy rewrites Location", func(t *testing.T) {
+		a := send(t, web+"/redirect?to=http://rev.example.com/login", host("rev.example.com"))
+		if a.code != 302 || a.header.Get("Location") != "/rev/" {
+			t.Fatalf("%d Location %q", a.code, a.header.Get("Location"))
+		}
+	})
+	t.Run("backend redirect of the root", func(t *testing.T) {
+		a := send(t, web+"/", host("redir.example.com"))
+		if a.code != 301 || a.header.Get("Location") != "/store" {
+			t.Fatalf("/: %d Location %q", a.code, a.header.Get("Location"))
+		}
+		if a := send(t, web+"/other", host("redir.example.com")); a.code != 200 {
+			t.Fatalf("/other: %d", a.code)
+		}
+	})
+	t.Run("ssl cert on the service port", func(t *testing.T) {
+		a := send(t, fmt.Sprintf("https://127.0.0.1:%d/", servicePort(t, s, "/tls")), nil)
+		if a.code != 200 || !strings.Contains(a.body, "app=/tls ") {
+			t.Fatalf("%d %q", a.code, a.body)
+		}
+	})
+	t.Run("bind options", func(t *testing.T) {
+		a := send(t, fmt.Sprintf("http://127.0.0.1:%d/", servicePort(t, s, "/opts")), nil)
+		if a.code != 200 || !strings.Contains(a.body, "app=/opts ") {
+			t.Fatalf("%d %q", a.code, a.body)
+		}
+	})
+	t.Run("the bad app is not exposed, the next sync writes nothing", func(t *testing.T) {
+		if a := send(t, web+"/", host("bad.example.com")); a.code != 503 {
+			t.Fatalf("bad app answered %d", a.code)
+		}
+		v := s.version()
+		if code, out := s.cli("sync"); code != 2 || s.version() != v {
+			t.Fatalf("second sync: exit %d, version %d→%d\n%s", code, v, s.version(), out)
+		}
+	})
+}

@@ -1,0 +1,88 @@
+package sync
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"testing"
+
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+)
+
+// labelGolden is what one label case produces: the objects of the app
+// (its backend, service frontend and userlist) and its chunk of the shared
+// :80 frontend.
+type labelGolden struct {
+	Backend      *Backend             `json:"backend"`
+	Frontend     *Frontend            `json:"frontend"`
+	Userlists    map[string]*Userlist `json:"userlists,omitempty"`
+	HTTPFrontend *Frontend            `json:"marathon_http_in"`
+	Rejected     []string             `json:"rejected,omitempty"`
+}
+
+// TestLabelsToModelsGolden runs each per-port behaviour label (§4.2) on
+// one app, /shop with two tasks, and keeps what it becomes in
+// testdata/labels/<case>.golden.
+func TestLabelsToModelsGolden(t *testing.T) {
+	zero := 0
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		checks bool // the app has an HTTP check on port 0 and a TCP check on port 1
+	}{
+		{"plain_vhost", map[string]string{"HAPROXY_0_VHOST": "shop.example.com"}, false},
+		{"auth", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false},
+		{"auth_path", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/cart", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false},
+		{"auth_hosts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com,store.example.com", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false},
+		{"redirect", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_REDIRECT_TO_HTTPS": "true"}, false},
+		{"redirect_path", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/cart", "HAPROXY_0_REDIRECT_TO_HTTPS": "yes"}, false},
+		{"redirect_hosts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com,store.example.com", "HAPROXY_0_REDIRECT_TO_HTTPS": "t"}, false},
+		{"hsts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_USE_HSTS": "true"}, false},
+		{"sticky", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_STICKY": "true"}, false},
+		{"ssl_cert", map[string]string{"HAPROXY_0_SSL_CERT": "/etc/ssl/shop.pem"}, false},
+		{"bind_options", map[string]string{"HAPROXY_0_BIND_OPTIONS": "accept-proxy alpn h2,http/1.1 maxconn 100"}, false},
+		{"bind_options_two_certs", map[string]string{"HAPROXY_0_SSL_CERT": "/etc/ssl/a.pem", "HAPROXY_0_BIND_OPTIONS": "crt /etc/ssl/b.pem"}, false},
+		{"network_allowed_http", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL": "10.0.0.0/8 127.0.0.1"}, false},
+		{"network_allowed_tcp", map[string]string{"HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL": "10.0.0.0/8 ::1"}, false},
+		{"proxypass", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH": "/shop.v1"}, false},
+		{"revproxy", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_HTTP_BACKEND_REVPROXY_PATH": "/shop/"}, false},
+		{"backend_redir", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_HTTP_BACKEND_REDIR": "/store"}, false},
+		{"healthcheck_port_index", map[string]string{"HAPROXY_1_BACKEND_HEALTHCHECK_PORT_INDEX": "0", "HAPROXY_1_MODE": "tcp"}, true},
+		{"bad_auth", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_AUTH": "shop:admin"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lbls := map[string]string{"HAPROXY_GROUP": "external"}
+			for k, v := range tc.labels {
+				lbls[k] = v
+			}
+			app := marathon.App{ID: "/shop", Labels: lbls,
+				PortDefinitions: []marathon.PortDefinition{{Port: 10100}, {Port: 10101}},
+				Tasks: []marathon.Task{
+					{ID: "shop.1", AppID: "/shop", Host: "127.0.0.1", Ports: []int{31001, 31002}, State: marathon.TaskRunning},
+					{ID: "shop.2", AppID: "/shop", Host: "127.0.0.2", Ports: []int{31003, 31004}, State: marathon.TaskRunning},
+				}}
+			if tc.checks {
+				one := 1
+				app.HealthChecks = []marathon.HealthCheck{
+					{Protocol: "HTTP", Path: "/health", PortIndex: &zero, IntervalSeconds: 10, TimeoutSeconds: 5, MaxConsecutiveFailures: 2},
+					{Protocol: "TCP", PortIndex: &one, IntervalSeconds: 10, TimeoutSeconds: 5, MaxConsecutiveFailures: 2},
+				}
+			}
+			b := BuildDesired([]marathon.App{app}, testConfig(), fakeResolver{}, Existing{})
+			port := 0
+			if tc.checks {
+				port = 1
+			}
+			name := BackendName("/shop", 10100+port)
+			g := labelGolden{Backend: b.State.Backends[name], Frontend: b.State.Frontends[name],
+				Userlists: b.State.Userlists, HTTPFrontend: b.State.Frontends[HTTPFrontend]}
+			for _, e := range b.Rejected["/shop"] {
+				g.Rejected = append(g.Rejected, e.Error())
+			}
+			out, err := json.MarshalIndent(g, "", "  ")
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, filepath.Join("testdata", "labels", tc.name+".golden"), append(out, '\n'))
+		})
+	}
+}
