@@ -76,6 +76,7 @@ func (s *env) daemon(t *testing.T, extra ...string) (string, *os.Process) {
 	args := append([]string{"daemon", "--listen", listen, "--marathon", s.sim.URL(), "--group", "*",
 		"--dataplane-url", s.dpURL, "--dataplane-password-file", s.passFile,
 		"--http-bind", fmt.Sprintf("127.0.0.1:%d", s.httpPort), "--appid-bind", fmt.Sprintf("127.0.0.1:%d", s.appIDPort),
+		"--https-bind", fmt.Sprintf("127.0.0.1:%d", s.httpsPort), "--ssl-cert-dir", s.certDir,
 		"--bind-addr", "127.0.0.1", "--haproxy-socket", s.hap.Socket, "--log-level", "info",
 		"--coalesce-window", "20ms", "--coalesce-max-delay", "200ms", "--reconcile-interval", "300ms"}, extra...)
 	ctx, cancel := context.WithCancel(context.Background())

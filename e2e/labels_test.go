@@ -76,7 +76,14 @@ func selfSignedPEM(t *testing.T, name string) string {
 	}
 	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})...)
-	path := filepath.Join(t.TempDir(), name+".pem")
+	// Not t.TempDir(): a subtest's name may put a comma in it, and
+	// --ssl-certs is a comma-separated list.
+	dir, err := os.MkdirTemp("", "mdp-certs-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, name+".pem")
 	if err := os.WriteFile(path, out, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -210,10 +217,56 @@ func TestLabelParity(t *testing.T) {
 			t.Fatalf("%d %q", a.code, a.body)
 		}
 	})
+	tlsGet := func(t *testing.T, sni, path string, prepare func(*http.Request)) (answer, *x509.Certificate) {
+		t.Helper()
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+			TLSClientConfig: &tls.Config{ServerName: sni, InsecureSkipVerify: true}}} //nolint:gosec // test certificates
+		req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d%s", s.httpsPort, path), nil)
+		if prepare != nil {
+			prepare(req)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatalf("https %s%s: %v", sni, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return answer{resp.StatusCode, resp.Header, string(b)}, resp.TLS.PeerCertificates[0]
+	}
+	t.Run("https routes by SNI, with auth, and nothing without SNI", func(t *testing.T) {
+		if a, _ := tlsGet(t, "hsts.example.com", "/", nil); a.code != 200 || !strings.Contains(a.body, "app=/hsts ") {
+			t.Fatalf("SNI hsts.example.com: %d %q", a.code, a.body)
+		}
+		if a, _ := tlsGet(t, "auth.example.com", "/", nil); a.code != 401 {
+			t.Fatalf("SNI auth.example.com without credentials: %d", a.code)
+		}
+		if a, _ := tlsGet(t, "auth.example.com", "/", func(r *http.Request) { r.SetBasicAuth("admin", "secret") }); a.code != 200 {
+			t.Fatalf("SNI auth.example.com with credentials: %d", a.code)
+		}
+		// The redirect is for plain HTTP only: on :443 the vhost is served.
+		if a, _ := tlsGet(t, "secure.example.com", "/", nil); a.code != 200 || !strings.Contains(a.body, "app=/secure ") {
+			t.Fatalf("SNI secure.example.com: %d %q", a.code, a.body)
+		}
+		if a, cert := tlsGet(t, "", "/", nil); a.code != 503 || cert.Subject.CommonName != "*" {
+			t.Fatalf("no SNI: %d, certificate %q (want 503 and the self-signed CN=*)", a.code, cert.Subject.CommonName)
+		}
+	})
+	t.Run("several certificates, chosen by SNI", func(t *testing.T) {
+		a, b := selfSignedPEM(t, "hsts.example.com"), selfSignedPEM(t, "sticky.example.com")
+		if code, out := s.cli("sync", "--ssl-certs", a+","+b); code != 2 {
+			t.Fatalf("sync with two certificates: exit %d\n%s", code, out)
+		}
+		for sni, cn := range map[string]string{"hsts.example.com": "hsts.example.com", "sticky.example.com": "sticky.example.com", "other.example.com": "hsts.example.com"} {
+			if _, cert := tlsGet(t, sni, "/", nil); cert.Subject.CommonName != cn {
+				t.Errorf("SNI %s got certificate %q, want %q", sni, cert.Subject.CommonName, cn)
+			}
+		}
+	})
 	t.Run("the bad app is not exposed, the next sync writes nothing", func(t *testing.T) {
 		if a := send(t, web+"/", host("bad.example.com")); a.code != 503 {
 			t.Fatalf("bad app answered %d", a.code)
 		}
+		s.cli("sync") // back to the single self-signed certificate
 		v := s.version()
 		if code, out := s.cli("sync"); code != 2 || s.version() != v {
 			t.Fatalf("second sync: exit %d, version %d→%d\n%s", code, v, s.version(), out)

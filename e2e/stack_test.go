@@ -54,6 +54,10 @@ type env struct {
 	sim                            *marathontest.Server
 	dpURL, passFile                string
 	httpPort, appIDPort, statsPort int
+	// httpsPort is marathon_https_in's; certDir holds its generated
+	// self-signed certificate.
+	httpsPort int
+	certDir   string
 }
 
 func requireDataplaneAPI(t *testing.T) {
@@ -79,7 +83,7 @@ func newStack(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	s := &env{t: t, hap: st, dpURL: st.DataplaneURL, passFile: st.PasswordFile, statsPort: st.StatsPort,
-		httpPort: haproxytest.FreePort(t), appIDPort: haproxytest.FreePort(t)}
+		httpPort: haproxytest.FreePort(t), appIDPort: haproxytest.FreePort(t), httpsPort: haproxytest.FreePort(t), certDir: t.TempDir()}
 	t.Cleanup(func() {
 		st.Close()
 		if t.Failed() {
@@ -102,6 +106,7 @@ func (s *env) cli(args ...string) (int, string) {
 	args = append(args, "--marathon", s.sim.URL(), "--group", "*",
 		"--dataplane-url", s.dpURL, "--dataplane-password-file", s.passFile,
 		"--http-bind", fmt.Sprintf("127.0.0.1:%d", s.httpPort), "--appid-bind", fmt.Sprintf("127.0.0.1:%d", s.appIDPort),
+		"--https-bind", fmt.Sprintf("127.0.0.1:%d", s.httpsPort), "--ssl-cert-dir", s.certDir,
 		"--bind-addr", "127.0.0.1", "--log-level", "warn", "--haproxy-socket", s.hap.Socket)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

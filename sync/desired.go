@@ -26,6 +26,15 @@ type Config struct {
 	// HTTPBindAddr/HTTPPort is marathon_http_in's bind (marathon-lb: *:80).
 	HTTPBindAddr string
 	HTTPPort     int
+	// HTTPSBindAddr/HTTPSPort is marathon_https_in's bind (*:443); port 0
+	// leaves the frontend out.
+	HTTPSBindAddr string
+	HTTPSPort     int
+	// SSLCerts are marathon_https_in's certificates, the first the default
+	// (--ssl-certs); none leaves the frontend out.
+	SSLCerts []string
+	// SSLCertList is a crt-list file naming SSLCerts, for more than one.
+	SSLCertList string
 	// AppIDBindAddr/AppIDPort is marathon_http_appid_in's bind (*:9091).
 	AppIDBindAddr string
 	AppIDPort     int
@@ -227,6 +236,9 @@ func BuildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 	}
 	if cfg.BindHTTP {
 		b.State.Frontends[HTTPFrontend] = httpFrontend(services, cfg)
+	}
+	if cfg.BindHTTP && cfg.HTTPSPort > 0 && len(cfg.SSLCerts) > 0 {
+		b.State.Frontends[HTTPSFrontend] = httpsFrontend(services, cfg)
 	}
 	b.State.Frontends[AppIDFrontend] = appIDFrontend(services, cfg)
 	return b

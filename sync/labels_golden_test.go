@@ -9,14 +9,15 @@ import (
 )
 
 // labelGolden is what one label case produces: the objects of the app
-// (its backend, service frontend and userlist) and its chunk of the shared
-// :80 frontend.
+// (its backend, service frontend and userlist) and its chunks of the shared
+// :80 and :443 frontends.
 type labelGolden struct {
-	Backend      *Backend             `json:"backend"`
-	Frontend     *Frontend            `json:"frontend"`
-	Userlists    map[string]*Userlist `json:"userlists,omitempty"`
-	HTTPFrontend *Frontend            `json:"marathon_http_in"`
-	Rejected     []string             `json:"rejected,omitempty"`
+	Backend       *Backend             `json:"backend"`
+	Frontend      *Frontend            `json:"frontend"`
+	Userlists     map[string]*Userlist `json:"userlists,omitempty"`
+	HTTPFrontend  *Frontend            `json:"marathon_http_in"`
+	HTTPSFrontend *Frontend            `json:"marathon_https_in"`
+	Rejected      []string             `json:"rejected,omitempty"`
 }
 
 // TestLabelsToModelsGolden runs each per-port behaviour label (§4.2) on
@@ -33,6 +34,8 @@ func TestLabelsToModelsGolden(t *testing.T) {
 		{"auth", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false},
 		{"auth_path", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/cart", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false},
 		{"auth_hosts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com,store.example.com", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false},
+		{"auth_path_hosts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com,store.example.com", "HAPROXY_0_PATH": "/cart", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false},
+		{"path_hosts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com,store.example.com", "HAPROXY_0_PATH": "/cart"}, false},
 		{"redirect", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_REDIRECT_TO_HTTPS": "true"}, false},
 		{"redirect_path", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/cart", "HAPROXY_0_REDIRECT_TO_HTTPS": "yes"}, false},
 		{"redirect_hosts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com,store.example.com", "HAPROXY_0_REDIRECT_TO_HTTPS": "t"}, false},
@@ -67,14 +70,16 @@ func TestLabelsToModelsGolden(t *testing.T) {
 					{Protocol: "TCP", PortIndex: &one, IntervalSeconds: 10, TimeoutSeconds: 5, MaxConsecutiveFailures: 2},
 				}
 			}
-			b := BuildDesired([]marathon.App{app}, testConfig(), fakeResolver{}, Existing{})
+			cfg := testConfig()
+			cfg.HTTPSBindAddr, cfg.HTTPSPort, cfg.SSLCerts = "*", 443, []string{"/etc/ssl/cert.pem"}
+			b := BuildDesired([]marathon.App{app}, cfg, fakeResolver{}, Existing{})
 			port := 0
 			if tc.checks {
 				port = 1
 			}
 			name := BackendName("/shop", 10100+port)
 			g := labelGolden{Backend: b.State.Backends[name], Frontend: b.State.Frontends[name],
-				Userlists: b.State.Userlists, HTTPFrontend: b.State.Frontends[HTTPFrontend]}
+				Userlists: b.State.Userlists, HTTPFrontend: b.State.Frontends[HTTPFrontend], HTTPSFrontend: b.State.Frontends[HTTPSFrontend]}
 			for _, e := range b.Rejected["/shop"] {
 				g.Rejected = append(g.Rejected, e.Error())
 			}

@@ -15,6 +15,7 @@ import (
 // Shared frontend names.
 const (
 	HTTPFrontend  = "marathon_http_in"
+	HTTPSFrontend = "marathon_https_in"
 	AppIDFrontend = "marathon_http_appid_in"
 )
 

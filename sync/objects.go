@@ -296,6 +296,67 @@ func vhostChunk(s *service) chunk {
 	return c
 }
 
+// httpsFrontend builds marathon_https_in: TLS with --ssl-certs (HAProxy
+// picks the certificate by SNI, the first is the default) and the same
+// chunks routed on the SNI, exact and case-sensitive as in marathon-lb
+// (§6.3, §6.6). A service's SSL_CERT is not added here.
+func httpsFrontend(services []*service, cfg Config) *Frontend {
+	var chunks []chunk
+	for _, s := range services {
+		if s.mode != "http" || len(s.lbl.VHosts) == 0 {
+			continue
+		}
+		chunks = append(chunks, sniChunk(s))
+	}
+	sort.SliceStable(chunks, func(i, j int) bool { return chunks[i].weight > chunks[j].weight })
+	bind := bindFor(cfg.HTTPSBindAddr, cfg.HTTPSPort)
+	bind.SSL = true
+	if len(cfg.SSLCerts) == 1 {
+		bind.SSLCertificate = cfg.SSLCerts[0]
+	} else {
+		bind.CrtList = cfg.SSLCertList
+	}
+	fe := &Frontend{
+		Frontend: dataplane.Frontend{Name: HTTPSFrontend, From: cfg.DefaultsName, Mode: "http", Description: ownerDescription("")},
+		Binds:    []dataplane.Bind{bind},
+	}
+	for _, c := range chunks {
+		fe.ACLs = append(fe.ACLs, c.acls...)
+		fe.HTTPRequestRules = append(fe.HTTPRequestRules, c.requests...)
+		fe.SwitchingRules = append(fe.SwitchingRules, c.rules...)
+	}
+	reindexACLs(fe.ACLs)
+	reindexHTTPRequest(fe.HTTPRequestRules)
+	reindexSwitching(fe.SwitchingRules)
+	return fe
+}
+
+// sniChunk is one service's :443 rules (§6.3): per host, [auth ACL, auth
+// rule] and a use_backend on `{ ssl_fc_sni H }`, after the path ACL.
+// REDIRECT_TO_HTTPS does not apply on :443.
+func sniChunk(s *service) chunk {
+	suffix := hostACLName(s.lbl.VHosts[0], s.appID)[len("host_"):]
+	authName := "auth_" + suffix
+	c := chunk{weight: s.lbl.BackendWeight}
+	pathCond := ""
+	if s.lbl.Path != "" {
+		p := dataplane.ACL{ACLName: pathACLName(s.backend), Criterion: "path_beg", Value: s.lbl.Path}
+		c.acls = append(c.acls, p)
+		pathCond = " " + p.ACLName
+	}
+	for _, h := range s.lbl.VHosts {
+		cond := "{ ssl_fc_sni " + h + " }" + pathCond
+		if s.lbl.Auth != nil {
+			// Declared again per host, as marathon-lb does: HAProxy ORs
+			// ACL lines of the same name.
+			c.acls = append(c.acls, dataplane.ACL{ACLName: authName, Criterion: "http_auth(" + userlistName(s.backend) + ")"})
+			c.requests = append(c.requests, dataplane.HTTPRequestRule{Type: "auth", AuthRealm: s.lbl.Auth.Realm, Cond: "if", CondTest: cond + " !" + authName})
+		}
+		c.rules = append(c.rules, dataplane.BackendSwitchingRule{Name: s.backend, Cond: "if", CondTest: cond})
+	}
+	return c
+}
+
 func concat(lists ...[]dataplane.ACL) []dataplane.ACL {
 	var out []dataplane.ACL
 	for _, l := range lists {

@@ -63,6 +63,9 @@ func runDaemon(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitFailed)
 	}
 	defer o.log.Sync() //nolint:errcheck // best effort on exit
+	if err := o.prepareCerts(); err != nil {
+		return cli.Exit(fmt.Sprintf("certificates for marathon_https_in: %v", err), exitFailed)
+	}
 	mc, err := marathon.New(o.marathon)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("marathon client: %v", err), exitFailed)

@@ -41,6 +41,9 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "haproxy-defaults", EnvVars: []string{"HAPROXY_DEFAULTS"}, Value: "marathon_defaults", Usage: "named defaults section of the base haproxy.cfg that created proxies use ('from')"},
 		&cli.BoolFlag{Name: "dont-bind-http-https", EnvVars: []string{"DONT_BIND_HTTP_HTTPS"}, Usage: "do not create the :80/:443 frontends and vhost routing"},
 		&cli.StringFlag{Name: "http-bind", EnvVars: []string{"HTTP_BIND"}, Value: "*:80", Usage: "bind of marathon_http_in (vhost routing)"},
+		&cli.StringFlag{Name: "https-bind", EnvVars: []string{"HTTPS_BIND"}, Value: "*:443", Usage: "bind of marathon_https_in (TLS, vhost routing by SNI)"},
+		&cli.StringFlag{Name: "ssl-certs", EnvVars: []string{"SSL_CERTS"}, Usage: "comma-separated PEM paths for marathon_https_in (the first is the default certificate); without it, and without $HAPROXY_SSL_CERT, a self-signed <ssl-cert-dir>/cert.pem is generated"},
+		&cli.StringFlag{Name: "ssl-cert-dir", EnvVars: []string{"SSL_CERT_DIR"}, Value: "/etc/ssl", Usage: "where $HAPROXY_SSL_CERT and $HAPROXY_SSL_CERT0..100 are written as cert.pem, cert<i>.pem (HAProxy must read the same paths)"},
 		&cli.StringFlag{Name: "appid-bind", EnvVars: []string{"APPID_BIND"}, Value: "*:9091", Usage: "bind of marathon_http_appid_in (X-Marathon-App-Id routing)"},
 		&cli.StringFlag{Name: "bind-addr", EnvVars: []string{"BIND_ADDR"}, Value: "*", Usage: "service-port bind address when HAPROXY_{n}_BIND_ADDR is not set"},
 		&cli.IntFlag{Name: "min-serv-port-ip-per-task", EnvVars: []string{"MIN_SERV_PORT_IP_PER_TASK"}, Value: 10050, Usage: "lower end of auto-assigned service ports for IP-per-task apps"},
@@ -58,6 +61,16 @@ type options struct {
 	sync       sync.Config
 	socket     string
 	drainGrace time.Duration
+	certs      sslCerts
+}
+
+// prepareCerts writes the certificates marathon_https_in needs (commands
+// that apply; plan writes nothing).
+func (o *options) prepareCerts() error {
+	if !o.sync.BindHTTP || o.sync.HTTPSPort == 0 {
+		return nil
+	}
+	return o.certs.ensure()
 }
 
 func parseOptions(c *cli.Context) (*options, error) {
@@ -116,6 +129,11 @@ func parseOptions(c *cli.Context) (*options, error) {
 	if cfg.AppIDBindAddr, cfg.AppIDPort, err = parseBind("--appid-bind", c.String("appid-bind")); err != nil {
 		return nil, err
 	}
+	if cfg.HTTPSBindAddr, cfg.HTTPSPort, err = parseBind("--https-bind", c.String("https-bind")); err != nil {
+		return nil, err
+	}
+	o.certs = resolveSSLCerts(c.String("ssl-certs"), c.String("ssl-cert-dir"), os.Getenv)
+	cfg.SSLCerts, cfg.SSLCertList = o.certs.paths, o.certs.crtList
 	cfg.MinServPortIPPerTask, cfg.MaxServPortIPPerTask = c.Int("min-serv-port-ip-per-task"), c.Int("max-serv-port-ip-per-task")
 	minP, maxP := cfg.MinServPortIPPerTask, cfg.MaxServPortIPPerTask
 	if (minP == 0) != (maxP == 0) || minP > maxP || minP < 0 || maxP > 65535 {

@@ -52,6 +52,11 @@ func runSync(c *cli.Context, dry bool) error {
 	if f := c.String("output"); f != "text" && f != "json" {
 		return cli.Exit(fmt.Sprintf("--output %q: want text or json", f), exitFailed)
 	}
+	if !dry {
+		if err := o.prepareCerts(); err != nil {
+			return cli.Exit(fmt.Sprintf("certificates for marathon_https_in: %v", err), exitFailed)
+		}
+	}
 	mc, err := marathon.New(o.marathon)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("marathon client: %v", err), exitFailed)
