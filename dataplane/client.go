@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -152,6 +153,8 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	switch b := body.(type) {
 	case nil:
+	case fileUpload:
+		req.SetFileReader(b.field, b.name, bytes.NewReader(b.content))
 	case string:
 		req.SetHeader("Content-Type", "text/plain").SetBody(b)
 	case []byte:

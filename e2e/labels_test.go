@@ -273,3 +273,69 @@ func TestLabelParity(t *testing.T) {
 		}
 	})
 }
+
+// TestHAProxyMap is --haproxy-map through real HAProxy: vhosts and app ids
+// route through map files, and a vhost added to a running app is routed
+// through the Runtime API without a reload.
+func TestHAProxyMap(t *testing.T) {
+	s := newStack(t)
+	app := func(id, vhost string, extra map[string]string) marathon.App {
+		l := map[string]string{"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": vhost}
+		for k, v := range extra {
+			l[k] = v
+		}
+		return marathon.App{ID: id, Instances: 1, PortDefinitions: []marathon.PortDefinition{{Port: 0}}, Labels: l}
+	}
+	deploy(t, s, app("/web", "web.example.com", nil), app("/api", "web.example.com", map[string]string{"HAPROXY_0_PATH": "/api"}),
+		app("/blog", "blog.example.com", nil))
+	sync := func() {
+		t.Helper()
+		if code, out := s.cli("sync", "--haproxy-map"); code != 0 {
+			t.Fatalf("sync --haproxy-map: exit %d\n%s", code, out)
+		}
+	}
+	sync()
+	web := fmt.Sprintf("http://127.0.0.1:%d", s.httpPort)
+	for _, tc := range []struct{ host, path, app string }{
+		{"web.example.com", "/", "/web"},
+		{"WEB.example.com:80", "/", "/web"},   // the map lookup lowercases and drops the port
+		{"web.example.com", "/api/x", "/api"}, // path apps keep their ACL rules, before the map
+		{"blog.example.com", "/", "/blog"},
+	} {
+		if a := send(t, web+tc.path, host(tc.host)); a.code != 200 || !strings.Contains(a.body, "app="+tc.app+" ") {
+			t.Errorf("%s%s: %d %q, want %s", tc.host, tc.path, a.code, a.body, tc.app)
+		}
+	}
+	if a := send(t, web+"/", host("nobody.example.com")); a.code != 503 {
+		t.Errorf("unknown host: %d, want 503", a.code)
+	}
+	appID := fmt.Sprintf("http://127.0.0.1:%d/", s.appIDPort)
+	if a := send(t, appID, func(r *http.Request) { r.Header.Set("X-Marathon-App-Id", "/blog") }); !strings.Contains(a.body, "app=/blog ") {
+		t.Errorf("X-Marathon-App-Id /blog: %d %q", a.code, a.body)
+	}
+
+	t.Run("a new vhost on a running app needs no reload", func(t *testing.T) {
+		reloads := s.reloadCounter()
+		blog, _ := s.sim.App("/blog")
+		blog.Labels["HAPROXY_0_VHOST"] = "blog.example.com,news.example.com"
+		if _, err := s.sim.UpdateApp("/blog", blog, false); err != nil {
+			t.Fatal(err)
+		}
+		waitDeployments(t, s)
+		sync()
+		if a := send(t, web+"/", host("news.example.com")); a.code != 200 || !strings.Contains(a.body, "app=/blog ") {
+			t.Fatalf("news.example.com: %d %q", a.code, a.body)
+		}
+		if got := s.reloadCounter(); got != reloads {
+			t.Fatalf("reloads %d→%d", reloads, got)
+		}
+		// The map file says the same, so a reload keeps the route.
+		if err := s.hap.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		waitUntil(t, "route after a reload", 5*time.Second, func() bool {
+			a := send(t, web+"/", host("news.example.com"))
+			return a.code == 200 && strings.Contains(a.body, "app=/blog ")
+		})
+	})
+}

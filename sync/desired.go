@@ -35,6 +35,12 @@ type Config struct {
 	SSLCerts []string
 	// SSLCertList is a crt-list file naming SSLCerts, for more than one.
 	SSLCertList string
+	// HaproxyMap is --haproxy-map: vhost and app-id routing through map
+	// files, whose entries change through the Runtime API without a
+	// reload; DomainMapFile and AppMapFile are their paths as HAProxy sees
+	// them (from the Data Plane API's map storage).
+	HaproxyMap                bool
+	DomainMapFile, AppMapFile string
 	// AppIDBindAddr/AppIDPort is marathon_http_appid_in's bind (*:9091).
 	AppIDBindAddr string
 	AppIDPort     int
@@ -99,6 +105,9 @@ type Build struct {
 	AppCount int
 	// Skipped says why each service port that is not exposed is not.
 	Skipped []SkippedService
+	// Maps are the --haproxy-map files' entries by storage name (nil
+	// without --haproxy-map).
+	Maps map[string][]MapEntry
 	// Health is the last known health answer of every task of an app
 	// with health checks (--health-check), for the next build's Existing.
 	Health map[string]bool
@@ -241,6 +250,9 @@ func BuildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 		b.State.Frontends[HTTPSFrontend] = httpsFrontend(services, cfg)
 	}
 	b.State.Frontends[AppIDFrontend] = appIDFrontend(services, cfg)
+	if cfg.HaproxyMap {
+		b.Maps = mapContents(services, cfg)
+	}
 	return b
 }
 

@@ -202,3 +202,24 @@ func TestHealthAnswersCarryOverMissingResults(t *testing.T) {
 		t.Errorf("task d has no answer yet but got one: %v", second.Health)
 	}
 }
+
+// TestHAProxyMapGolden is the vhosts fixture with --haproxy-map: map
+// entries for host-only services, catch-all map rules at weight -1, path
+// services still on ACLs.
+func TestHAProxyMapGolden(t *testing.T) {
+	f := loadFixture(t, "vhosts")
+	cfg := testConfig()
+	cfg.HaproxyMap, cfg.DomainMapFile, cfg.AppMapFile = true, "/maps/domain2backend.map", "/maps/app2backend.map"
+	cfg.HTTPSBindAddr, cfg.HTTPSPort, cfg.SSLCerts = "*", 443, []string{"/etc/ssl/cert.pem"}
+	b := BuildDesired(f.Apps, cfg, fakeResolver{}, Existing{})
+	out, err := json.MarshalIndent(struct {
+		Maps  map[string][]MapEntry `json:"maps"`
+		HTTP  *Frontend             `json:"marathon_http_in"`
+		HTTPS *Frontend             `json:"marathon_https_in"`
+		AppID *Frontend             `json:"marathon_http_appid_in"`
+	}{b.Maps, b.State.Frontends[HTTPFrontend], b.State.Frontends[HTTPSFrontend], b.State.Frontends[AppIDFrontend]}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, filepath.Join("testdata", "vhosts_map.golden"), append(out, '\n'))
+}

@@ -215,11 +215,22 @@ type chunk struct {
 // and redirects (§6.3), chunks ordered by weight (§6.4).
 func httpFrontend(services []*service, cfg Config) *Frontend {
 	var chunks []chunk
+	mapped := false
 	for _, s := range services {
 		if s.mode != "http" || len(s.lbl.VHosts) == 0 {
 			continue
 		}
+		if cfg.HaproxyMap && mappedOn80(s) {
+			mapped = true
+			continue
+		}
 		chunks = append(chunks, vhostChunk(s))
+	}
+	if mapped {
+		// One catch-all rule at weight -1 (§6.4): after every chunk of
+		// weight 0 or more; a miss ends in 503.
+		chunks = append(chunks, chunk{weight: -1, rules: []dataplane.BackendSwitchingRule{
+			{Name: "%[req.hdr(host),lower,regsub(:.*$,,),map(" + cfg.DomainMapFile + ")]"}}})
 	}
 	sort.SliceStable(chunks, func(i, j int) bool { return chunks[i].weight > chunks[j].weight })
 	fe := &Frontend{
@@ -302,11 +313,20 @@ func vhostChunk(s *service) chunk {
 // (§6.3, §6.6). A service's SSL_CERT is not added here.
 func httpsFrontend(services []*service, cfg Config) *Frontend {
 	var chunks []chunk
+	mapped := false
 	for _, s := range services {
 		if s.mode != "http" || len(s.lbl.VHosts) == 0 {
 			continue
 		}
+		if cfg.HaproxyMap && mappedOn443(s) {
+			mapped = true
+			continue
+		}
 		chunks = append(chunks, sniChunk(s))
+	}
+	if mapped {
+		chunks = append(chunks, chunk{weight: -1, rules: []dataplane.BackendSwitchingRule{
+			{Name: "%[ssl_fc_sni,lower,map(" + cfg.DomainMapFile + ")]"}}})
 	}
 	sort.SliceStable(chunks, func(i, j int) bool { return chunks[i].weight > chunks[j].weight })
 	bind := bindFor(cfg.HTTPSBindAddr, cfg.HTTPSPort)
@@ -384,11 +404,74 @@ func appIDFrontend(services []*service, cfg Config) *Frontend {
 			continue
 		}
 		seen[s.appID] = true
+		if cfg.HaproxyMap {
+			continue // an app2backend.map entry instead
+		}
 		name := appIDACLName(s.appID)
 		fe.ACLs = append(fe.ACLs, dataplane.ACL{ACLName: name, Criterion: "hdr(x-marathon-app-id)", Value: "-i " + s.appID})
 		fe.SwitchingRules = append(fe.SwitchingRules, dataplane.BackendSwitchingRule{Name: s.backend, Cond: "if", CondTest: name})
 	}
+	if cfg.HaproxyMap && len(seen) > 0 {
+		fe.SwitchingRules = append(fe.SwitchingRules, dataplane.BackendSwitchingRule{
+			Name: "%[req.hdr(x-marathon-app-id),lower,map(" + cfg.AppMapFile + ")]"})
+	}
 	reindexACLs(fe.ACLs)
 	reindexSwitching(fe.SwitchingRules)
 	return fe
+}
+
+// Map files of --haproxy-map (§6.5), by their storage names.
+const (
+	DomainMap = "domain2backend.map"
+	AppMap    = "app2backend.map"
+)
+
+// MapEntry is one "key value" line of a map file.
+type MapEntry struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// mappedOn80 and mappedOn443 say when a vhost service is routed by the map
+// instead of ACL rules (§6.5): no PATH and no AUTH, and on :80 no
+// REDIRECT_TO_HTTPS.
+func mappedOn80(s *service) bool  { return mappedOn443(s) && !s.lbl.RedirectToHTTPS }
+func mappedOn443(s *service) bool { return s.lbl.Path == "" && s.lbl.Auth == nil }
+
+// mapContents are the entries of both map files, in service order; an
+// exact duplicate is written once.
+func mapContents(services []*service, cfg Config) map[string][]MapEntry {
+	out := map[string][]MapEntry{DomainMap: {}, AppMap: {}}
+	seen := map[MapEntry]bool{}
+	add := func(name string, e MapEntry) {
+		if !seen[e] {
+			seen[e] = true
+			out[name] = append(out[name], e)
+		}
+	}
+	apps := map[string]bool{}
+	for _, s := range services {
+		if s.mode != "http" {
+			continue
+		}
+		if cfg.BindHTTP && len(s.lbl.VHosts) > 0 && mappedOn443(s) {
+			for _, h := range s.lbl.VHosts {
+				add(DomainMap, MapEntry{h, s.backend})
+			}
+		}
+		if !apps[s.appID] {
+			apps[s.appID] = true
+			add(AppMap, MapEntry{strings.ToLower(s.appID), s.backend})
+		}
+	}
+	return out
+}
+
+// MapText renders entries as a map file.
+func MapText(entries []MapEntry) string {
+	var b strings.Builder
+	for _, e := range entries {
+		b.WriteString(e.Key + " " + e.Value + "\n")
+	}
+	return b.String()
 }

@@ -24,6 +24,11 @@ type Syncer struct {
 	Resolver Resolver
 	// Runtime, when set, applies server churn live (no reload).
 	Runtime RuntimeAPI
+	// Maps and RuntimeMaps serve --haproxy-map (Config.HaproxyMap): the
+	// map files, and their running copies (nil: map changes reload).
+	Maps        MapStorage
+	RuntimeMaps RuntimeMaps
+	mapPaths    map[string]string
 	// DrainGrace bounds how long a removed server may keep its sessions
 	// (default 30s); it gets no new requests meanwhile.
 	DrainGrace time.Duration
@@ -43,6 +48,23 @@ type Syncer struct {
 	knownVersion int64
 	// health is the last known health answer per task (Build.Health).
 	health map[string]bool
+	// creating is set while Sync runs: missing map files are created.
+	creating bool
+}
+
+// applyMaps writes the --haproxy-map entries after the configuration.
+func (s *Syncer) applyMaps(ctx context.Context, r Result) error {
+	if !s.Config.HaproxyMap {
+		return nil
+	}
+	paths, err := s.mapFiles(ctx, true)
+	if err != nil {
+		return err
+	}
+	if err := s.syncMaps(ctx, r.Build.Maps, paths); err != nil {
+		return fmt.Errorf("haproxy maps: %w", err)
+	}
+	return nil
 }
 
 // Result is what one pass saw and did.
@@ -71,9 +93,17 @@ func (s *Syncer) Plan(ctx context.Context) (Result, error) {
 		return r, fmt.Errorf("read HAProxy configuration: %w", err)
 	}
 	r.Current = current
+	cfg := s.Config
+	if cfg.HaproxyMap {
+		paths, err := s.mapFiles(ctx, s.creating)
+		if err != nil {
+			return r, err
+		}
+		cfg.DomainMapFile, cfg.AppMapFile = paths[DomainMap], paths[AppMap]
+	}
 	existing := ExistingIn(current, foreign)
 	existing.Health = s.health
-	r.Build = BuildDesired(apps, s.Config, s.Resolver, existing)
+	r.Build = BuildDesired(apps, cfg, s.Resolver, existing)
 	// Only the tasks of this listing are remembered: the map stays as
 	// large as Marathon's task list.
 	s.health = r.Build.Health
@@ -98,6 +128,9 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 	}
 	var r Result
 	var err error
+	// Sync may create the map files Plan only looks for.
+	s.creating = true
+	defer func() { s.creating = false }()
 	// Failed and outdated transactions (ours from a crash, or anyone's)
 	// stay listed until deleted; clearing them is cheap and keeps the API's
 	// transaction directory from growing.
@@ -116,7 +149,7 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 		if r.Plan.Empty() {
 			s.log().Info("in sync; nothing to write", zap.Int("backends", len(r.Build.State.Backends)),
 				zap.Int("servers", r.Build.State.ServerCount()), zap.Duration("duration", time.Since(start)))
-			return r, nil
+			return r, s.applyMaps(ctx, r)
 		}
 		for _, st := range r.Plan.Steps {
 			s.log().Debug("plan step", zap.String("step", st.String()))
@@ -124,6 +157,9 @@ func (s *Syncer) Sync(ctx context.Context) (Result, error) {
 		r.Applied, err = Apply(ctx, s.API, s.Runtime, s.drainer(), r.Plan, s.log())
 		s.remember(r, err)
 		if err == nil {
+			if err := s.applyMaps(ctx, r); err != nil {
+				return r, err
+			}
 			s.log().Info("applied", zap.Int("transaction_steps", r.Applied.TransactionSteps),
 				zap.Int("runtime_steps", r.Applied.RuntimeSteps), zap.String("reload_id", r.Applied.ReloadID),
 				zap.Int64("version", r.Applied.Version), zap.Duration("duration", time.Since(start)))

@@ -91,8 +91,9 @@ func runDaemon(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
+	s.Maps = dc
 	if rt != nil {
-		s.Runtime = rt
+		s.Runtime, s.RuntimeMaps = rt, rt
 	}
 	dcfg := sync.DaemonConfig{
 		PollInterval: c.Duration("poll-interval"), MaxBackoff: c.Duration("max-backoff"),

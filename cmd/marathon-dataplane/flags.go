@@ -40,6 +40,7 @@ func commonFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "drain-grace", EnvVars: []string{"DRAIN_GRACE"}, Value: 30 * time.Second, Usage: "with --haproxy-socket, a removed server drains (no new requests) until its sessions end or this long"},
 		&cli.StringFlag{Name: "haproxy-defaults", EnvVars: []string{"HAPROXY_DEFAULTS"}, Value: "marathon_defaults", Usage: "named defaults section of the base haproxy.cfg that created proxies use ('from')"},
 		&cli.BoolFlag{Name: "dont-bind-http-https", EnvVars: []string{"DONT_BIND_HTTP_HTTPS"}, Usage: "do not create the :80/:443 frontends and vhost routing"},
+		&cli.BoolFlag{Name: "haproxy-map", EnvVars: []string{"HAPROXY_MAP"}, Usage: "route vhosts and X-Marathon-App-Id through map files (domain2backend.map, app2backend.map) in the Data Plane API's map storage; entries change through the Runtime API without a reload"},
 		&cli.StringFlag{Name: "http-bind", EnvVars: []string{"HTTP_BIND"}, Value: "*:80", Usage: "bind of marathon_http_in (vhost routing)"},
 		&cli.StringFlag{Name: "https-bind", EnvVars: []string{"HTTPS_BIND"}, Value: "*:443", Usage: "bind of marathon_https_in (TLS, vhost routing by SNI)"},
 		&cli.StringFlag{Name: "ssl-certs", EnvVars: []string{"SSL_CERTS"}, Usage: "comma-separated PEM paths for marathon_https_in (the first is the default certificate); without it, and without $HAPROXY_SSL_CERT, a self-signed <ssl-cert-dir>/cert.pem is generated"},
@@ -121,6 +122,7 @@ func parseOptions(c *cli.Context) (*options, error) {
 	cfg.HealthCheck = c.Bool("health-check")
 	cfg.DefaultsName = c.String("haproxy-defaults")
 	cfg.BindHTTP = !c.Bool("dont-bind-http-https")
+	cfg.HaproxyMap = c.Bool("haproxy-map")
 	cfg.DefaultBindAddr = c.String("bind-addr")
 	cfg.FrameworkName = os.Getenv("FRAMEWORK_NAME")
 	if cfg.HTTPBindAddr, cfg.HTTPPort, err = parseBind("--http-bind", c.String("http-bind")); err != nil {

@@ -70,8 +70,9 @@ func runSync(c *cli.Context, dry bool) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
+	s.Maps = dc
 	if rt != nil {
-		s.Runtime = rt
+		s.Runtime, s.RuntimeMaps = rt, rt
 	}
 
 	var r sync.Result
