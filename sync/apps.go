@@ -123,6 +123,7 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 		if checkIdx != nil && s.hc == nil {
 			// §7.3: a port without a check of its own borrows port k's.
 			s.hc = healthCheckFor(app, *checkIdx)
+			s.borrowedCheck = s.hc != nil
 		}
 		s.mode = serviceMode(s)
 		for _, t := range tasks {
@@ -302,7 +303,11 @@ func healthCheckFor(app *marathon.App, n int) *marathon.HealthCheck {
 	return nil
 }
 
-// serviceMode implements §3.11 (without BACKEND_HEALTHCHECK_PORT_INDEX).
+// borrowedHTTPChecks force http mode when borrowed through
+// HAPROXY_{n}_BACKEND_HEALTHCHECK_PORT_INDEX (§3.11 step 3).
+var borrowedHTTPChecks = map[string]bool{"HTTP": true, "HTTPS": true, "MESOS_HTTP": true, "MESOS_HTTPS": true}
+
+// serviceMode implements §3.11.
 func serviceMode(s *service) string {
 	mode := ""
 	if s.hc != nil && s.hc.Protocol == "HTTP" {
@@ -310,6 +315,9 @@ func serviceMode(s *service) string {
 	}
 	if s.lbl.Mode != "" {
 		mode = s.lbl.Mode
+	}
+	if s.borrowedCheck && borrowedHTTPChecks[s.hc.Protocol] {
+		mode = "http" // §3.11 step 3: this one overrides the label
 	}
 	if mode == "" {
 		mode = "tcp"

@@ -142,7 +142,9 @@ type service struct {
 	mode        string
 	lbl         labels.Port
 	hc          *marathon.HealthCheck
-	servers     []serverSpec
+	// borrowedCheck is set when hc is another port's check (§7.3).
+	borrowedCheck bool
+	servers       []serverSpec
 }
 
 type serverSpec struct {

@@ -29,28 +29,32 @@ func TestLabelsToModelsGolden(t *testing.T) {
 		name   string
 		labels map[string]string
 		checks bool // the app has an HTTP check on port 0 and a TCP check on port 1
+		// firstCheckOnly drops the TCP check on port 1.
+		firstCheckOnly bool
 	}{
-		{"plain_vhost", map[string]string{"HAPROXY_0_VHOST": "shop.example.com"}, false},
-		{"auth", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false},
-		{"auth_path", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/cart", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false},
-		{"auth_hosts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com,store.example.com", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false},
-		{"auth_path_hosts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com,store.example.com", "HAPROXY_0_PATH": "/cart", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false},
-		{"path_hosts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com,store.example.com", "HAPROXY_0_PATH": "/cart"}, false},
-		{"redirect", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_REDIRECT_TO_HTTPS": "true"}, false},
-		{"redirect_path", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/cart", "HAPROXY_0_REDIRECT_TO_HTTPS": "yes"}, false},
-		{"redirect_hosts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com,store.example.com", "HAPROXY_0_REDIRECT_TO_HTTPS": "t"}, false},
-		{"hsts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_USE_HSTS": "true"}, false},
-		{"sticky", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_STICKY": "true"}, false},
-		{"ssl_cert", map[string]string{"HAPROXY_0_SSL_CERT": "/etc/ssl/shop.pem"}, false},
-		{"bind_options", map[string]string{"HAPROXY_0_BIND_OPTIONS": "accept-proxy alpn h2,http/1.1 maxconn 100"}, false},
-		{"bind_options_two_certs", map[string]string{"HAPROXY_0_SSL_CERT": "/etc/ssl/a.pem", "HAPROXY_0_BIND_OPTIONS": "crt /etc/ssl/b.pem"}, false},
-		{"network_allowed_http", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL": "10.0.0.0/8 127.0.0.1"}, false},
-		{"network_allowed_tcp", map[string]string{"HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL": "10.0.0.0/8 ::1"}, false},
-		{"proxypass", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH": "/shop.v1"}, false},
-		{"revproxy", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_HTTP_BACKEND_REVPROXY_PATH": "/shop/"}, false},
-		{"backend_redir", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_HTTP_BACKEND_REDIR": "/store"}, false},
-		{"healthcheck_port_index", map[string]string{"HAPROXY_1_BACKEND_HEALTHCHECK_PORT_INDEX": "0", "HAPROXY_1_MODE": "tcp"}, true},
-		{"bad_auth", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_AUTH": "shop:admin"}, false},
+		{"plain_vhost", map[string]string{"HAPROXY_0_VHOST": "shop.example.com"}, false, false},
+		{"auth", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false, false},
+		{"auth_path", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/cart", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false, false},
+		{"auth_hosts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com,store.example.com", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false, false},
+		{"auth_path_hosts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com,store.example.com", "HAPROXY_0_PATH": "/cart", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash"}, false, false},
+		{"path_hosts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com,store.example.com", "HAPROXY_0_PATH": "/cart"}, false, false},
+		{"redirect", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_REDIRECT_TO_HTTPS": "true"}, false, false},
+		{"redirect_path", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_PATH": "/cart", "HAPROXY_0_REDIRECT_TO_HTTPS": "yes"}, false, false},
+		{"redirect_hosts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com,store.example.com", "HAPROXY_0_REDIRECT_TO_HTTPS": "t"}, false, false},
+		{"hsts", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_USE_HSTS": "true"}, false, false},
+		{"sticky", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_STICKY": "true"}, false, false},
+		{"ssl_cert", map[string]string{"HAPROXY_0_SSL_CERT": "/etc/ssl/shop.pem"}, false, false},
+		{"bind_options", map[string]string{"HAPROXY_0_BIND_OPTIONS": "accept-proxy alpn h2,http/1.1 maxconn 100"}, false, false},
+		{"bind_options_two_certs", map[string]string{"HAPROXY_0_SSL_CERT": "/etc/ssl/a.pem", "HAPROXY_0_BIND_OPTIONS": "crt /etc/ssl/b.pem"}, false, false},
+		{"network_allowed_http", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL": "10.0.0.0/8 127.0.0.1"}, false, false},
+		{"network_allowed_tcp", map[string]string{"HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL": "10.0.0.0/8 ::1"}, false, false},
+		{"proxypass", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH": "/shop.v1"}, false, false},
+		{"revproxy", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_HTTP_BACKEND_REVPROXY_PATH": "/shop/"}, false, false},
+		{"backend_redir", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_HTTP_BACKEND_REDIR": "/store"}, false, false},
+		{"healthcheck_port_index", map[string]string{"HAPROXY_1_BACKEND_HEALTHCHECK_PORT_INDEX": "0", "HAPROXY_1_MODE": "tcp"}, true, false},
+		// Port 1 borrows port 0's HTTP check, which forces http over the label (§3.11 step 3).
+		{"healthcheck_port_index_borrowed", map[string]string{"HAPROXY_1_BACKEND_HEALTHCHECK_PORT_INDEX": "0", "HAPROXY_1_MODE": "tcp"}, true, true},
+		{"bad_auth", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_AUTH": "shop:admin"}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lbls := map[string]string{"HAPROXY_GROUP": "external"}
@@ -68,6 +72,9 @@ func TestLabelsToModelsGolden(t *testing.T) {
 				app.HealthChecks = []marathon.HealthCheck{
 					{Protocol: "HTTP", Path: "/health", PortIndex: &zero, IntervalSeconds: 10, TimeoutSeconds: 5, MaxConsecutiveFailures: 2},
 					{Protocol: "TCP", PortIndex: &one, IntervalSeconds: 10, TimeoutSeconds: 5, MaxConsecutiveFailures: 2},
+				}
+				if tc.firstCheckOnly {
+					app.HealthChecks = app.HealthChecks[:1]
 				}
 			}
 			cfg := testConfig()
