@@ -83,11 +83,13 @@ type Server struct {
 	Verify          string `json:"verify,omitempty"`
 	// Agent checks; agent-check, agent-addr and agent-send are among the
 	// fields a PUT outside a transaction applies at runtime (notes §4.1).
-	AgentCheck string `json:"agent-check,omitempty"`
-	AgentAddr  string `json:"agent-addr,omitempty"`
-	AgentSend  string `json:"agent-send,omitempty"`
-	AgentPort  *int64 `json:"agent-port,omitempty"`
-	AgentInter *int64 `json:"agent-inter,omitempty"`
+	// SendProxyV2 is "enabled" to send a PROXY protocol v2 header.
+	SendProxyV2 string `json:"send-proxy-v2,omitempty"`
+	AgentCheck  string `json:"agent-check,omitempty"`
+	AgentAddr   string `json:"agent-addr,omitempty"`
+	AgentSend   string `json:"agent-send,omitempty"`
+	AgentPort   *int64 `json:"agent-port,omitempty"`
+	AgentInter  *int64 `json:"agent-inter,omitempty"`
 }
 
 // Frontend is models.Frontend.

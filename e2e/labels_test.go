@@ -339,3 +339,52 @@ func TestHAProxyMap(t *testing.T) {
 		})
 	})
 }
+
+// TestGroupHTTPSByVhost is --group-https-by-vhost through real HAProxy: the
+// :443 splitter hands each TLS connection, by SNI, to its vhost's TLS
+// frontend, which serves that vhost's SSL_CERT.
+func TestGroupHTTPSByVhost(t *testing.T) {
+	s := newStack(t)
+	cert := selfSignedPEM(t, "web.example.com")
+	mk := func(id, vhost string, extra map[string]string) marathon.App {
+		l := map[string]string{"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": vhost}
+		for k, v := range extra {
+			l[k] = v
+		}
+		return marathon.App{ID: id, Instances: 1, PortDefinitions: []marathon.PortDefinition{{Port: 0}}, Labels: l}
+	}
+	deploy(t, s, mk("/web", "web.example.com", map[string]string{"HAPROXY_0_SSL_CERT": cert}), mk("/api", "api.example.com", nil))
+	if code, out := s.cli("sync", "--group-https-by-vhost", "--group-https-socket-dir", s.hap.Dir); code != 0 {
+		t.Fatalf("sync: exit %d\n%s", code, out)
+	}
+	get := func(sni string) (answer, *x509.Certificate, error) {
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
+			TLSClientConfig: &tls.Config{ServerName: sni, InsecureSkipVerify: true}}} //nolint:gosec // test certificates
+		resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/", s.httpsPort))
+		if err != nil {
+			return answer{}, nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return answer{resp.StatusCode, resp.Header, string(b)}, resp.TLS.PeerCertificates[0], nil
+	}
+	for sni, want := range map[string]struct{ app, cn string }{
+		"web.example.com": {"/web", "web.example.com"},
+		"api.example.com": {"/api", "*"},
+	} {
+		a, cert, err := get(sni)
+		if err != nil || a.code != 200 || !strings.Contains(a.body, "app="+want.app+" ") || cert.Subject.CommonName != want.cn {
+			t.Errorf("SNI %s: %v %d %q certificate %v, want %s with %q", sni, err, a.code, a.body, cert, want.app, want.cn)
+		}
+	}
+	if _, _, err := get(""); err == nil {
+		t.Error("a ClientHello without SNI was served; the splitter should close it")
+	}
+	v := s.version()
+	if code, out := s.cli("plan", "--group-https-by-vhost", "--group-https-socket-dir", s.hap.Dir); code != 0 || !strings.Contains(out, "No changes") {
+		t.Fatalf("plan after the sync: exit %d\n%s", code, out)
+	}
+	if code, out := s.cli("sync", "--group-https-by-vhost", "--group-https-socket-dir", s.hap.Dir); code != 0 || s.version() != v {
+		t.Fatalf("second sync: exit %d, version %d→%d\n%s", code, v, s.version(), out)
+	}
+}

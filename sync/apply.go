@@ -113,6 +113,9 @@ func ReadCurrent(ctx context.Context, api ConfigAPI) (*State, map[int]string, er
 		if f.SwitchingRules, err = api.BackendSwitchingRules(ctx, "", fe.Name); err != nil {
 			return nil, nil, fmt.Errorf("read switching rules of frontend %s: %w", fe.Name, err)
 		}
+		if f.TCPRequestRules, err = api.TCPRequestRules(ctx, "", parentFrontend, fe.Name); err != nil {
+			return nil, nil, fmt.Errorf("read tcp-request rules of frontend %s: %w", fe.Name, err)
+		}
 		st.Frontends[fe.Name] = f
 	}
 	return st, foreign, nil

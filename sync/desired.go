@@ -35,6 +35,12 @@ type Config struct {
 	SSLCerts []string
 	// SSLCertList is a crt-list file naming SSLCerts, for more than one.
 	SSLCertList string
+	// GroupHTTPSByVhost is --group-https-by-vhost: :443 splits TLS by SNI
+	// (tcp) into one TLS frontend per vhost, with the vhost's certificates.
+	GroupHTTPSByVhost bool
+	// TLSSocketDir holds the sockets between the :443 splitter and the
+	// vhost frontends (HAProxy must be able to create files there).
+	TLSSocketDir string
 	// HaproxyMap is --haproxy-map: vhost and app-id routing through map
 	// files, whose entries change through the Runtime API without a
 	// reload; DomainMapFile and AppMapFile are their paths as HAProxy sees
@@ -61,6 +67,7 @@ func DefaultConfig() Config {
 		DefaultsName: "marathon_defaults", BindHTTP: true,
 		HTTPBindAddr: "*", HTTPPort: 80, AppIDBindAddr: "*", AppIDPort: 9091,
 		DefaultBindAddr: "*", MinServPortIPPerTask: 10050, MaxServPortIPPerTask: 10100,
+		TLSSocketDir: "/var/run/haproxy",
 	}
 }
 
@@ -248,7 +255,11 @@ func BuildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 	if cfg.BindHTTP {
 		b.State.Frontends[HTTPFrontend] = httpFrontend(services, cfg)
 	}
-	if cfg.BindHTTP && cfg.HTTPSPort > 0 && len(cfg.SSLCerts) > 0 {
+	switch {
+	case !cfg.BindHTTP || cfg.HTTPSPort == 0 || len(cfg.SSLCerts) == 0:
+	case cfg.GroupHTTPSByVhost:
+		b.Warnings = append(b.Warnings, groupedHTTPS(services, cfg, b.State)...)
+	default:
 		b.State.Frontends[HTTPSFrontend] = httpsFrontend(services, cfg)
 	}
 	b.State.Frontends[AppIDFrontend] = appIDFrontend(services, cfg)

@@ -223,3 +223,39 @@ func TestHAProxyMapGolden(t *testing.T) {
 	}
 	checkGolden(t, filepath.Join("testdata", "vhosts_map.golden"), append(out, '\n'))
 }
+
+// TestGroupHTTPSByVhostGolden is the vhosts fixture with
+// --group-https-by-vhost (§6.6).
+func TestGroupHTTPSByVhostGolden(t *testing.T) {
+	f := loadFixture(t, "vhosts")
+	f.Apps[1].Labels["HAPROXY_0_SSL_CERT"] = "/etc/ssl/api.pem"
+	cfg := testConfig()
+	cfg.GroupHTTPSByVhost = true
+	cfg.HTTPSBindAddr, cfg.HTTPSPort, cfg.SSLCerts = "*", 443, []string{"/etc/ssl/cert.pem"}
+	b := BuildDesired(f.Apps, cfg, fakeResolver{}, Existing{})
+	g := struct {
+		Frontends map[string]*Frontend `json:"frontends"`
+		Backends  map[string]*Backend  `json:"backends"`
+		Warnings  []string             `json:"warnings,omitempty"`
+	}{Frontends: map[string]*Frontend{}, Backends: map[string]*Backend{}}
+	for name, fe := range b.State.Frontends {
+		if name == HTTPSFrontend || fe.Binds[0].Port == nil {
+			g.Frontends[name] = fe
+		}
+	}
+	for name, be := range b.State.Backends {
+		if be.AppID == "" {
+			g.Backends[name] = be
+		}
+	}
+	for _, w := range b.Warnings {
+		if strings.Contains(w, "SSL_CERT") {
+			g.Warnings = append(g.Warnings, w)
+		}
+	}
+	out, err := json.MarshalIndent(g, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, filepath.Join("testdata", "vhosts_grouped.golden"), append(out, '\n'))
+}

@@ -47,6 +47,7 @@ type Frontend struct {
 	ACLs             []dataplane.ACL                  `json:"acls,omitempty"`
 	HTTPRequestRules []dataplane.HTTPRequestRule      `json:"http_request_rules,omitempty"`
 	SwitchingRules   []dataplane.BackendSwitchingRule `json:"backend_switching_rules,omitempty"`
+	TCPRequestRules  []dataplane.TCPRequestRule       `json:"tcp_request_rules,omitempty"`
 	AppID            string                           `json:"-"`
 }
 

@@ -354,7 +354,11 @@ func httpsFrontend(services []*service, cfg Config) *Frontend {
 // sniChunk is one service's :443 rules (§6.3): per host, [auth ACL, auth
 // rule] and a use_backend on `{ ssl_fc_sni H }`, after the path ACL.
 // REDIRECT_TO_HTTPS does not apply on :443.
-func sniChunk(s *service) chunk {
+func sniChunk(s *service) chunk { return sniChunkFor(s, s.lbl.VHosts) }
+
+// sniChunkFor is sniChunk for some of the service's hosts: a grouped vhost
+// frontend holds the path ACL and that host's rules (§6.6).
+func sniChunkFor(s *service, hosts []string) chunk {
 	suffix := hostACLName(s.lbl.VHosts[0], s.appID)[len("host_"):]
 	authName := "auth_" + suffix
 	c := chunk{weight: s.lbl.BackendWeight}
@@ -364,7 +368,7 @@ func sniChunk(s *service) chunk {
 		c.acls = append(c.acls, p)
 		pathCond = " " + p.ACLName
 	}
-	for _, h := range s.lbl.VHosts {
+	for _, h := range hosts {
 		cond := "{ ssl_fc_sni " + h + " }" + pathCond
 		if s.lbl.Auth != nil {
 			// Declared again per host, as marathon-lb does: HAProxy ORs

@@ -192,7 +192,7 @@ func DiffWith(current, desired *State, opt DiffOptions) Plan {
 		want, have := desired.Backends[name], current.Backends[name]
 		// Servers can come and go live only in a backend HAProxy already
 		// runs unchanged, with an algorithm that accepts dynamic servers.
-		dynamic := opt.DynamicServers && have != nil && supportsDynamicServers(want.Backend)
+		dynamic := opt.DynamicServers && have != nil && supportsDynamicServers(want.Backend) && allHavePorts(want.Servers)
 		if have == nil {
 			add(Step{Kind: Transaction, Op: Create, Object: ObjBackend, Name: name, Value: want.Backend})
 			have = &Backend{}
@@ -236,6 +236,8 @@ func DiffWith(current, desired *State, opt DiffOptions) Plan {
 			Step{Kind: Transaction, Object: ObjHTTPRequest, ParentType: parentFrontend, Parent: name}, add)
 		diffIndexed(have.SwitchingRules, want.SwitchingRules, eqSwitching,
 			Step{Kind: Transaction, Object: ObjSwitchingRule, Parent: name}, add)
+		diffIndexed(have.TCPRequestRules, want.TCPRequestRules, eqTCPRequest,
+			Step{Kind: Transaction, Object: ObjTCPRequest, ParentType: parentFrontend, Parent: name}, add)
 	}
 
 	// Frontends go before backends: a backend still named by a use_backend
@@ -420,4 +422,15 @@ func diffUsers(userlist string, have, want []dataplane.User, add func(Step)) {
 			add(Step{Kind: Transaction, Op: Delete, Object: ObjUser, Parent: userlist, Name: h.Username})
 		}
 	}
+}
+
+// allHavePorts is false for servers on sockets (abns@…), which the Runtime
+// API steps here do not add.
+func allHavePorts(servers []dataplane.Server) bool {
+	for i := range servers {
+		if servers[i].Port == nil {
+			return false
+		}
+	}
+	return true
 }

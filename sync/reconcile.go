@@ -26,6 +26,10 @@ func (s *Syncer) Reconcile(ctx context.Context) (Result, []LiveDiff, error) {
 		if d.Kind == LiveUnwanted && s.drains != nil && s.drains.draining(d.Backend, d.Server) {
 			continue // on its way out already
 		}
+		if d.Kind == LiveMissing && d.Server != "" && d.Want.Port == nil {
+			s.log().Error("server on a socket missing from HAProxy; it needs a reload", zap.String("backend", d.Backend), zap.String("server", d.Server))
+			continue
+		}
 		if d.Kind == LiveMissing && d.Server == "" {
 			// A whole backend missing is a configuration the running
 			// HAProxy does not have: only a reload can fix it.

@@ -77,6 +77,9 @@ func LiveDiffs(ctx context.Context, rt LiveServers, desired *State) ([]LiveDiff,
 			switch {
 			case !ok:
 				diffs = append(diffs, LiveDiff{Backend: name, Server: srv.Name, Kind: LiveMissing, Want: srv})
+			case srv.Port == nil:
+				// A server on a socket (abns@…): HAProxy reports no
+				// comparable address.
 			case h.Address != srv.Address || (srv.Port != nil && int64(h.Port) != *srv.Port):
 				diffs = append(diffs, LiveDiff{Backend: name, Server: srv.Name, Kind: LiveAddress, Want: srv, Live: fmt.Sprintf("%s:%d", h.Address, h.Port)})
 			case h.InMaint() && srv.Maintenance != "enabled":

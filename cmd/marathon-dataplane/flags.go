@@ -41,6 +41,8 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "haproxy-defaults", EnvVars: []string{"HAPROXY_DEFAULTS"}, Value: "marathon_defaults", Usage: "named defaults section of the base haproxy.cfg that created proxies use ('from')"},
 		&cli.BoolFlag{Name: "dont-bind-http-https", EnvVars: []string{"DONT_BIND_HTTP_HTTPS"}, Usage: "do not create the :80/:443 frontends and vhost routing"},
 		&cli.BoolFlag{Name: "haproxy-map", EnvVars: []string{"HAPROXY_MAP"}, Usage: "route vhosts and X-Marathon-App-Id through map files (domain2backend.map, app2backend.map) in the Data Plane API's map storage; entries change through the Runtime API without a reload"},
+		&cli.BoolFlag{Name: "group-https-by-vhost", EnvVars: []string{"GROUP_HTTPS_BY_VHOST"}, Usage: "split :443 by SNI (tcp) into one TLS frontend per vhost, with that vhost's SSL_CERT certificates"},
+		&cli.StringFlag{Name: "group-https-socket-dir", EnvVars: []string{"GROUP_HTTPS_SOCKET_DIR"}, Value: "/var/run/haproxy", Usage: "with --group-https-by-vhost, where HAProxy creates the sockets between :443 and the vhost frontends"},
 		&cli.StringFlag{Name: "http-bind", EnvVars: []string{"HTTP_BIND"}, Value: "*:80", Usage: "bind of marathon_http_in (vhost routing)"},
 		&cli.StringFlag{Name: "https-bind", EnvVars: []string{"HTTPS_BIND"}, Value: "*:443", Usage: "bind of marathon_https_in (TLS, vhost routing by SNI)"},
 		&cli.StringFlag{Name: "ssl-certs", EnvVars: []string{"SSL_CERTS"}, Usage: "comma-separated PEM paths for marathon_https_in (the first is the default certificate); without it, and without $HAPROXY_SSL_CERT, a self-signed <ssl-cert-dir>/cert.pem is generated"},
@@ -123,6 +125,8 @@ func parseOptions(c *cli.Context) (*options, error) {
 	cfg.DefaultsName = c.String("haproxy-defaults")
 	cfg.BindHTTP = !c.Bool("dont-bind-http-https")
 	cfg.HaproxyMap = c.Bool("haproxy-map")
+	cfg.GroupHTTPSByVhost = c.Bool("group-https-by-vhost")
+	cfg.TLSSocketDir = c.String("group-https-socket-dir")
 	cfg.DefaultBindAddr = c.String("bind-addr")
 	cfg.FrameworkName = os.Getenv("FRAMEWORK_NAME")
 	if cfg.HTTPBindAddr, cfg.HTTPPort, err = parseBind("--http-bind", c.String("http-bind")); err != nil {

@@ -1,0 +1,144 @@
+package sync
+
+import (
+	"fmt"
+	"path"
+	"sort"
+
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+)
+
+// groupedHTTPS builds --group-https-by-vhost (§6.6) into st:
+// marathon_https_in becomes a tcp SNI splitter (inspect the ClientHello for
+// up to 5s, then `use_backend <sanitize(H)> if { req_ssl_sni -i H }` per
+// vhost, sorted); each vhost gets a backend whose one server is a local
+// socket with send-proxy-v2, and a TLS frontend on that socket with the
+// vhost's certificates (its services' SSL_CERT, or every --ssl-certs
+// certificate) and bind options, holding the :443 chunks for that vhost.
+// marathon-lb used abstract sockets (abns@); the Data Plane API v2.9 cannot
+// read an abns@ bind back (client-native's address parser looks for
+// "absn@"), so the sockets are files in cfg.TLSSocketDir. It returns
+// warnings.
+func groupedHTTPS(services []*service, cfg Config, st *State) []string {
+	perHost := map[string][]*service{}
+	for _, s := range services {
+		if s.mode != "http" {
+			continue
+		}
+		for _, h := range s.lbl.VHosts {
+			perHost[h] = append(perHost[h], s)
+		}
+	}
+	hosts := make([]string, 0, len(perHost))
+	for h := range perHost {
+		hosts = append(hosts, h)
+	}
+	sort.Strings(hosts)
+
+	splitter := &Frontend{
+		Frontend: dataplane.Frontend{Name: HTTPSFrontend, From: cfg.DefaultsName, Mode: "tcp", Description: ownerDescription("")},
+		Binds:    []dataplane.Bind{bindFor(cfg.HTTPSBindAddr, cfg.HTTPSPort)},
+		TCPRequestRules: []dataplane.TCPRequestRule{
+			{Type: "inspect-delay", Timeout: dataplane.Int64(5000)},
+			{Type: "content", Action: "accept", Cond: "if", CondTest: "{ req_ssl_hello_type 1 }"},
+		},
+	}
+	var warns []string
+	for _, h := range hosts {
+		name := sanitize(h)
+		splitter.SwitchingRules = append(splitter.SwitchingRules,
+			dataplane.BackendSwitchingRule{Name: name, Cond: "if", CondTest: "{ req_ssl_sni -i " + h + " }"})
+		st.Backends[name] = &Backend{Backend: dataplane.Backend{Name: name, From: cfg.DefaultsName, Mode: "tcp", Description: ownerDescription("")},
+			Servers: []dataplane.Server{{Name: "loopback-for-tls", Address: tlsSocket(cfg, name), SendProxyV2: "enabled"}}}
+
+		bind, warn := vhostBind(h, name, perHost[h], cfg)
+		if warn != "" {
+			warns = append(warns, warn)
+		}
+		fe := &Frontend{
+			Frontend: dataplane.Frontend{Name: name, From: cfg.DefaultsName, Mode: "http", Description: ownerDescription("")},
+			Binds:    []dataplane.Bind{bind},
+		}
+		var chunks []chunk
+		mapped := false
+		for _, s := range perHost[h] {
+			if cfg.HaproxyMap && mappedOn443(s) {
+				mapped = true
+				continue
+			}
+			chunks = append(chunks, sniChunkFor(s, []string{h}))
+		}
+		if mapped {
+			chunks = append(chunks, chunk{weight: -1, rules: []dataplane.BackendSwitchingRule{
+				{Name: "%[ssl_fc_sni,lower,map(" + cfg.DomainMapFile + ")]"}}})
+		}
+		sort.SliceStable(chunks, func(i, j int) bool { return chunks[i].weight > chunks[j].weight })
+		for _, c := range chunks {
+			fe.ACLs = append(fe.ACLs, c.acls...)
+			fe.HTTPRequestRules = append(fe.HTTPRequestRules, c.requests...)
+			fe.SwitchingRules = append(fe.SwitchingRules, c.rules...)
+		}
+		reindexACLs(fe.ACLs)
+		reindexHTTPRequest(fe.HTTPRequestRules)
+		reindexSwitching(fe.SwitchingRules)
+		st.Frontends[name] = fe
+	}
+	reindexTCPRequest(splitter.TCPRequestRules)
+	reindexSwitching(splitter.SwitchingRules)
+	st.Frontends[HTTPSFrontend] = splitter
+	return warns
+}
+
+// vhostBind is the TLS bind of one vhost's frontend: the set of its
+// services' SSL_CERT (sorted, where marathon-lb's order was random), or
+// every --ssl-certs certificate; and their bind options merged.
+func vhostBind(host, name string, services []*service, cfg Config) (dataplane.Bind, string) {
+	b := dataplane.Bind{Name: "tls", Address: tlsSocket(cfg, name), AcceptProxy: true, SSL: true}
+	set := map[string]bool{}
+	var certs []string
+	var opts []*service
+	for _, s := range services {
+		if c := s.lbl.SSLCert; c != "" && !set[c] {
+			set[c] = true
+			certs = append(certs, c)
+		}
+		if !s.lbl.BindOptions.Empty() {
+			opts = append(opts, s)
+		}
+	}
+	sort.Strings(certs)
+	warn := ""
+	switch {
+	case len(certs) == 0 && len(cfg.SSLCerts) == 1:
+		b.SSLCertificate = cfg.SSLCerts[0]
+	case len(certs) == 0:
+		b.CrtList = cfg.SSLCertList
+	default:
+		b.SSLCertificate = certs[0]
+		if len(certs) > 1 {
+			// The Data Plane API's bind takes one certificate or a crt-list
+			// file, and this build writes no files.
+			warn = fmt.Sprintf("vhost %s: %d different SSL_CERT values; only %s is used", host, len(certs), certs[0])
+		}
+	}
+	for _, s := range opts {
+		o := s.lbl.BindOptions
+		b.V4v6, b.V6only, b.Transparent, b.DeferAccept, b.Tfo = b.V4v6 || o.V4v6, b.V6only || o.V6only, b.Transparent || o.Transparent, b.DeferAccept || o.DeferAccept, b.Tfo || o.Tfo
+		b.Alpn, b.Ciphers, b.SSLMinVer = first(b.Alpn, o.Alpn), first(b.Ciphers, o.Ciphers), first(b.SSLMinVer, o.SSLMinVer)
+		b.SSLMaxVer, b.Verify, b.SSLCafile = first(b.SSLMaxVer, o.SSLMaxVer), first(b.Verify, o.Verify), first(b.SSLCafile, o.CAFile)
+	}
+	return b, warn
+}
+
+func first(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// tlsSocket is the socket between the :443 splitter and a vhost's TLS
+// frontend.
+func tlsSocket(cfg Config, name string) string {
+	return path.Join(cfg.TLSSocketDir, name+".sock")
+}
