@@ -7,7 +7,7 @@ BIN     := bin/marathon-dataplane
 PKGS    := ./...
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build test e2e bench demo lint deps clean
+.PHONY: all build test fuzz e2e bench demo lint deps clean
 
 all: build
 
@@ -24,7 +24,16 @@ deps:
 test: deps
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 $$($(GO) list $(PKGS) | grep -v /e2e)
+	$(MAKE) --no-print-directory fuzz FUZZTIME=4s
 	set -o pipefail; $(GO) test -count=1 -v ./e2e/ 2>&1 | grep -v -E '^(=== (RUN|PAUSE|CONT)|\s+--- PASS)'
+
+# fuzz runs each fuzz target for FUZZTIME (bounded in make test); new
+# failing inputs land in testdata/fuzz/ and are kept as seed corpus.
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./labels/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./templates/
+	$(GO) test -run '^$$' -fuzz '^FuzzFill$$' -fuzztime $(FUZZTIME) ./templates/
 
 e2e: deps
 	$(GO) test -count=1 -v ./e2e/

@@ -20,8 +20,15 @@ type Backend struct {
 	AdvCheck      string         `json:"adv_check,omitempty"`
 	HttpchkParams *HttpchkParams `json:"httpchk_params,omitempty"`
 	CheckTimeout  *int64         `json:"check_timeout,omitempty"`
-	Forwardfor    *Forwardfor    `json:"forwardfor,omitempty"`
-	Cookie        *Cookie        `json:"cookie,omitempty"`
+	// Timeouts in milliseconds (timeout server, connect, …).
+	ServerTimeout        *int64      `json:"server_timeout,omitempty"`
+	ConnectTimeout       *int64      `json:"connect_timeout,omitempty"`
+	QueueTimeout         *int64      `json:"queue_timeout,omitempty"`
+	TunnelTimeout        *int64      `json:"tunnel_timeout,omitempty"`
+	HTTPRequestTimeout   *int64      `json:"http_request_timeout,omitempty"`
+	HTTPKeepAliveTimeout *int64      `json:"http_keep_alive_timeout,omitempty"`
+	Forwardfor           *Forwardfor `json:"forwardfor,omitempty"`
+	Cookie               *Cookie     `json:"cookie,omitempty"`
 }
 
 // Balance is models.Balance.

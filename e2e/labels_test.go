@@ -116,6 +116,8 @@ func TestLabelParity(t *testing.T) {
 		app("/tls", 1, map[string]string{"HAPROXY_0_SSL_CERT": cert, "HAPROXY_0_MODE": "http"}),
 		app("/opts", 1, map[string]string{"HAPROXY_0_BIND_OPTIONS": "maxconn 50 defer-accept"}),
 		app("/badauth", 1, map[string]string{"HAPROXY_0_VHOST": "bad.example.com", "HAPROXY_0_AUTH": "only-realm"}),
+		app("/tmpl", 1, map[string]string{"HAPROXY_0_VHOST": "tmpl.example.com",
+			"HAPROXY_0_BACKEND_HTTP_OPTIONS": "  option forwardfor\n  http-request set-header X-Shop from-template\n  http-response set-header X-Template yes\n"}),
 	)
 	code, out := s.cli("sync")
 	if code != 2 || !strings.Contains(out, "/badauth") || !strings.Contains(out, "HAPROXY_0_AUTH") {
@@ -203,6 +205,16 @@ func TestLabelParity(t *testing.T) {
 		}
 		if a := send(t, web+"/other", host("redir.example.com")); a.code != 200 {
 			t.Fatalf("/other: %d", a.code)
+		}
+	})
+	t.Run("a per-app BACKEND_HTTP_OPTIONS template changes the request and the response", func(t *testing.T) {
+		a := send(t, web+"/header?name=X-Shop", host("tmpl.example.com"))
+		if a.code != 200 || !strings.Contains(a.body, "X-Shop=from-template") || a.header.Get("X-Template") != "yes" {
+			t.Fatalf("%d %q %v", a.code, a.body, a.header)
+		}
+		// The override replaced the default: no X-Forwarded-Port is set.
+		if a := send(t, web+"/header?name=X-Forwarded-Port", host("tmpl.example.com")); !strings.Contains(a.body, "X-Forwarded-Port=\n") {
+			t.Fatalf("default options still applied: %q", a.body)
 		}
 	})
 	t.Run("ssl cert on the service port", func(t *testing.T) {

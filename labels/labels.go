@@ -141,6 +141,27 @@ type Port struct {
 	RevProxyPath string
 	// HTTPRedirect answers "301 location <path>" for "/" on the vhost.
 	HTTPRedirect string
+	// Templates are the HAPROXY_{n}_<TEMPLATE> overrides by template name
+	// (raw text; package templates reads it).
+	Templates map[string]string
+}
+
+// TemplateNames are the templates a HAPROXY_{n}_<NAME> label may override
+// (§4.3): 35 used, and the four MAP_* names marathon-lb accepted but never
+// read.
+var TemplateNames = map[string]bool{
+	"BACKEND_HEAD": true, "BACKEND_HSTS_OPTIONS": true, "BACKEND_HTTP_HEALTHCHECK_OPTIONS": true,
+	"BACKEND_HTTP_OPTIONS": true, "BACKEND_REDIRECT_HTTP_TO_HTTPS": true, "BACKEND_REDIRECT_HTTP_TO_HTTPS_WITH_PATH": true,
+	"BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS": true, "BACKEND_SERVER_OPTIONS": true, "BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS": true,
+	"BACKEND_STICKY_OPTIONS": true, "BACKEND_TCP_HEALTHCHECK_OPTIONS": true, "FRONTEND_BACKEND_GLUE": true, "FRONTEND_HEAD": true,
+	"HTTPS_FRONTEND_ACL": true, "HTTPS_FRONTEND_ACL_ONLY_WITH_PATH": true, "HTTPS_FRONTEND_ACL_WITH_AUTH": true,
+	"HTTPS_FRONTEND_ACL_WITH_AUTH_AND_PATH": true, "HTTPS_FRONTEND_ACL_WITH_PATH": true, "HTTP_BACKEND_NETWORK_ALLOWED_ACL": true,
+	"HTTP_BACKEND_PROXYPASS_GLUE": true, "HTTP_BACKEND_REVPROXY_GLUE": true, "HTTP_FRONTEND_ACL": true, "HTTP_FRONTEND_ACL_ONLY": true,
+	"HTTP_FRONTEND_ACL_ONLY_WITH_PATH": true, "HTTP_FRONTEND_ACL_ONLY_WITH_PATH_AND_AUTH": true, "HTTP_FRONTEND_ACL_WITH_AUTH": true,
+	"HTTP_FRONTEND_ACL_WITH_AUTH_AND_PATH": true, "HTTP_FRONTEND_ACL_WITH_PATH": true, "HTTP_FRONTEND_APPID_ACL": true,
+	"HTTP_FRONTEND_ROUTING_ONLY": true, "HTTP_FRONTEND_ROUTING_ONLY_WITH_AUTH": true, "HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH": true,
+	"HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH_AND_AUTH": true, "TCP_BACKEND_NETWORK_ALLOWED_ACL": true, "USERLIST_HEAD": true,
+	"MAP_HTTPS_FRONTEND_ACL": true, "MAP_HTTP_FRONTEND_ACL": true, "MAP_HTTP_FRONTEND_ACL_ONLY": true, "MAP_HTTP_FRONTEND_APPID_ACL": true,
 }
 
 // Auth is a parsed HAPROXY_{n}_AUTH value, realm:user:password-hash.
@@ -228,6 +249,21 @@ func Parse(appID string, lbls map[string]string, portCount int, opt Options) (Ap
 
 	for _, key := range keys {
 		value := lbls[key]
+		if m := perPortLabel.FindStringSubmatch(key); m != nil && TemplateNames[m[2]] {
+			// Template text is multi-line by nature; package templates
+			// checks it when it is used.
+			if idx, err := strconv.Atoi(m[1]); err == nil && idx < portCount {
+				if len(value) > maxLabelValueLen {
+					bad(idx, key, value, fmt.Errorf("%w: longer than %d bytes", ErrUnsafeValue, maxLabelValueLen))
+					continue
+				}
+				if app.Ports[idx].Templates == nil {
+					app.Ports[idx].Templates = map[string]string{}
+				}
+				app.Ports[idx].Templates[m[2]] = value
+			}
+			continue
+		}
 		if err := checkSafe(value); err != nil {
 			bad(portOf(key), key, value, err)
 			continue

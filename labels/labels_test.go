@@ -144,7 +144,8 @@ func TestParseAppLevel(t *testing.T) {
 	app, errs := Parse("/a", map[string]string{
 		"HAPROXY_GROUP":            "a, b",
 		"HAPROXY_DEPLOYMENT_GROUP": "nginx",
-		"HAPROXY_0_BACKEND_HEAD":   "backend {backend}",
+		"HAPROXY_0_NOT_A_LABEL":    "x",
+		"HAPROXY_0_BACKEND_HEAD":   "backend {backend}\n  balance leastconn",
 		"owner":                    "zeus",
 	}, 2, Options{})
 	if len(errs) != 0 {
@@ -160,7 +161,7 @@ func TestParseAppLevel(t *testing.T) {
 	if len(app.Ports) != 2 || app.Ports[1].Index != 1 {
 		t.Errorf("ports %+v", app.Ports)
 	}
-	if !reflect.DeepEqual(app.Ignored, []string{"HAPROXY_0_BACKEND_HEAD"}) {
+	if !reflect.DeepEqual(app.Ignored, []string{"HAPROXY_0_NOT_A_LABEL"}) || app.Ports[0].Templates["BACKEND_HEAD"] != "backend {backend}\n  balance leastconn" {
 		t.Errorf("ignored %q", app.Ignored)
 	}
 	if got := app.Ports[0].EffectiveGroups(app); !reflect.DeepEqual(got, app.Groups) {

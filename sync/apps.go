@@ -85,6 +85,9 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 
 	parsed, errs := labels.Parse(app.ID, app.Labels, len(ports), labels.Options{StrictMode: cfg.StrictMode})
 	errs = append(errs, combinedLabelErrors(app, parsed)...)
+	for _, p := range parsed.Ports {
+		errs = append(errs, checkTemplates(app.ID, p)...)
+	}
 	if len(errs) > 0 {
 		return nil, errs, warns, nil
 	}
@@ -164,6 +167,11 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 			}
 			return s.servers[i].port < s.servers[j].port
 		})
+		be, err := backendFor(s, cfg)
+		if err != nil {
+			return nil, []error{err}, warns, skipped
+		}
+		s.built = be
 		svcs = append(svcs, s)
 	}
 	return svcs, nil, warns, skipped

@@ -152,6 +152,9 @@ type service struct {
 	// borrowedCheck is set when hc is another port's check (§7.3).
 	borrowedCheck bool
 	servers       []serverSpec
+	// built is the service's backend, built with buildApp so that a
+	// template error rejects the app before anything else is decided.
+	built *Backend
 }
 
 type serverSpec struct {
@@ -242,7 +245,7 @@ func BuildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 	})
 
 	for _, s := range services {
-		b.State.Backends[s.backend] = backendFor(s, cfg)
+		b.State.Backends[s.backend] = s.built
 		b.State.Frontends[s.backend] = serviceFrontend(s, cfg)
 		if s.lbl.Auth != nil {
 			b.State.Userlists[userlistName(s.backend)] = userlistFor(s)

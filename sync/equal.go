@@ -21,9 +21,12 @@ func serverEqual(a, b dataplane.Server) bool {
 
 func backendEqual(a, b dataplane.Backend) bool {
 	if !eqPtr(a.Balance, b.Balance) || !eqPtr(a.HashType, b.HashType) || !eqPtr(a.HttpchkParams, b.HttpchkParams) ||
-		!eqPtr(a.CheckTimeout, b.CheckTimeout) || !eqPtr(a.Forwardfor, b.Forwardfor) || !eqPtr(a.Cookie, b.Cookie) {
+		!eqPtr(a.CheckTimeout, b.CheckTimeout) || !eqPtr(a.Forwardfor, b.Forwardfor) || !eqPtr(a.Cookie, b.Cookie) ||
+		!eqPtr(a.ServerTimeout, b.ServerTimeout) || !eqPtr(a.ConnectTimeout, b.ConnectTimeout) || !eqPtr(a.QueueTimeout, b.QueueTimeout) ||
+		!eqPtr(a.TunnelTimeout, b.TunnelTimeout) || !eqPtr(a.HTTPRequestTimeout, b.HTTPRequestTimeout) || !eqPtr(a.HTTPKeepAliveTimeout, b.HTTPKeepAliveTimeout) {
 		return false
 	}
 	a.Balance, a.HashType, a.HttpchkParams, a.CheckTimeout, a.Forwardfor, a.Cookie = b.Balance, b.HashType, b.HttpchkParams, b.CheckTimeout, b.Forwardfor, b.Cookie
+	a.ServerTimeout, a.ConnectTimeout, a.QueueTimeout, a.TunnelTimeout, a.HTTPRequestTimeout, a.HTTPKeepAliveTimeout = b.ServerTimeout, b.ConnectTimeout, b.QueueTimeout, b.TunnelTimeout, b.HTTPRequestTimeout, b.HTTPKeepAliveTimeout
 	return a == b
 }

@@ -55,6 +55,22 @@ func TestLabelsToModelsGolden(t *testing.T) {
 		// Port 1 borrows port 0's HTTP check, which forces http over the label (§3.11 step 3).
 		{"healthcheck_port_index_borrowed", map[string]string{"HAPROXY_1_BACKEND_HEALTHCHECK_PORT_INDEX": "0", "HAPROXY_1_MODE": "tcp"}, true, true},
 		{"bad_auth", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_AUTH": "shop:admin"}, false, false},
+		// Template overrides (§5), as marathon-lb's documentation uses them.
+		{"tmpl_backend_head", map[string]string{"HAPROXY_0_VHOST": "shop.example.com",
+			"HAPROXY_0_BACKEND_HEAD": "\nbackend {backend}\n  balance leastconn\n  mode {mode}\n  timeout server 30m\n  timeout tunnel 1h\n"}, false, false},
+		{"tmpl_http_options", map[string]string{"HAPROXY_0_VHOST": "shop.example.com",
+			"HAPROXY_0_BACKEND_HTTP_OPTIONS": "  option forwardfor except 127.0.0.0/8\n  http-request set-header X-Shop yes\n  http-request del-header X-Debug\n  http-response set-header X-Backend {backend}\n"}, false, false},
+		{"tmpl_hsts_rspadd", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_USE_HSTS": "true",
+			"HAPROXY_0_BACKEND_HSTS_OPTIONS": "  rspadd  Strict-Transport-Security:\\ max-age=31536000;\\ includeSubDomains\n"}, false, false},
+		{"tmpl_sticky", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_STICKY": "true",
+			"HAPROXY_0_BACKEND_STICKY_OPTIONS": "  cookie SHOPID insert indirect nocache httponly secure\n"}, false, false},
+		{"tmpl_healthcheck", map[string]string{"HAPROXY_1_BACKEND_HEALTHCHECK_PORT_INDEX": "0",
+			"HAPROXY_1_BACKEND_HTTP_HEALTHCHECK_OPTIONS": "  option httpchk GET {healthCheckPath} HTTP/1.1\n  timeout check {healthCheckTimeoutSeconds}s\n"}, true, true},
+		{"tmpl_unsupported_directive", map[string]string{"HAPROXY_0_VHOST": "shop.example.com",
+			"HAPROXY_0_BACKEND_HTTP_OPTIONS": "  option forwardfor\n  stick-table type ip size 1m\n"}, false, false},
+		{"tmpl_unknown_placeholder", map[string]string{"HAPROXY_0_BACKEND_HEAD": "backend {backend}\n  balance {algorithm}\n"}, false, false},
+		{"tmpl_unsupported_template", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_HTTP_FRONTEND_ACL": "  acl host_{cleanedUpHostname} hdr(host) -i {hostname}\n"}, false, false},
+		{"tmpl_mode_mismatch", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_BACKEND_HEAD": "backend {backend}\n  mode tcp\n"}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lbls := map[string]string{"HAPROXY_GROUP": "external"}

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"fmt"
 	"regexp"
 	"sort"
 	"strconv"
@@ -17,8 +18,11 @@ var httpCheckProtocols = map[string]bool{
 	"HTTP": true, "HTTPS": true, "MESOS_HTTP": true, "MESOS_HTTPS": true, "COMMAND": true,
 }
 
-// backendFor builds the backend of one service (§6.9).
-func backendFor(s *service, cfg Config) *Backend {
+// backendFor builds the backend of one service (§6.9). Backend templates
+// the service overrides (HAPROXY_{n}_<TEMPLATE>) replace their part of the
+// defaults; an override that cannot be translated is an error naming the
+// label, line and directive.
+func backendFor(s *service, cfg Config) (*Backend, error) {
 	be := dataplane.Backend{
 		Name: s.backend, From: cfg.DefaultsName, Mode: s.mode,
 		Description: ownerDescription(s.appID),
@@ -27,30 +31,71 @@ func backendFor(s *service, cfg Config) *Backend {
 		},
 	}
 	out := &Backend{AppID: s.appID}
+	vars := templateVars(s)
+	override := func(name string, apply func()) error {
+		ds, ok, err := overrideDirectives(s, name, vars)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			apply()
+			return nil
+		}
+		if err := applyBackendDirectives(ds, &be, out); err != nil {
+			return templateError(s.appID, s.index, name, s.lbl.Templates[name], fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+		}
+		return nil
+	}
+	if _, ok := s.lbl.Templates["BACKEND_HEAD"]; ok {
+		// The override says the balance; the mode stays the service's
+		// unless it says the same (a backend whose mode differs from its
+		// frontend's would fail every app's reload).
+		be.Balance = nil
+		if err := override("BACKEND_HEAD", func() {}); err != nil {
+			return nil, err
+		}
+		if be.Mode != s.mode {
+			return nil, templateError(s.appID, s.index, "BACKEND_HEAD", s.lbl.Templates["BACKEND_HEAD"],
+				fmt.Errorf("%w: mode %s differs from the service's %s (set HAPROXY_%d_MODE instead)", labels.ErrInvalidValue, be.Mode, s.mode, s.index))
+		}
+	}
 	httpCheck := s.mode == "http" && s.hc != nil && httpCheckProtocols[s.hc.Protocol]
 	if s.mode == "http" {
-		httpBackendRules(s, out)
-		// BACKEND_HTTP_OPTIONS' option forwardfor.
-		be.Forwardfor = &dataplane.Forwardfor{Enabled: "enabled"}
+		if err := httpBackendRules(s, &be, out, override); err != nil {
+			return nil, err
+		}
 	}
 	networkAllowed(s, out)
 	if s.lbl.Sticky {
 		// BACKEND_STICKY_OPTIONS: cookie mesosphere_server_id insert indirect nocache.
-		be.Cookie = &dataplane.Cookie{Name: stickyCookieName, Type: "insert", Indirect: true, Nocache: true}
+		if err := override("BACKEND_STICKY_OPTIONS", func() {
+			be.Cookie = &dataplane.Cookie{Name: stickyCookieName, Type: "insert", Indirect: true, Nocache: true}
+		}); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case httpCheck:
+		if err := override("BACKEND_HTTP_HEALTHCHECK_OPTIONS", func() {
+			path := s.hc.Path
+			if path == "" {
+				path = "/"
+			}
+			be.AdvCheck = "httpchk"
+			be.HttpchkParams = &dataplane.HttpchkParams{Method: "GET", URI: path}
+			be.CheckTimeout = dataplane.Int64(int64(s.hc.TimeoutSeconds) * 1000)
+		}); err != nil {
+			return nil, err
+		}
+	case s.hc != nil:
+		if err := override("BACKEND_TCP_HEALTHCHECK_OPTIONS", func() {}); err != nil {
+			return nil, err
+		}
 	}
 	reindexACLs(out.ACLs)
 	reindexHTTPRequest(out.HTTPRequestRules)
 	reindexHTTPResponse(out.HTTPResponseRules)
 	reindexTCPRequest(out.TCPRequestRules)
-	if httpCheck {
-		path := s.hc.Path
-		if path == "" {
-			path = "/"
-		}
-		be.AdvCheck = "httpchk"
-		be.HttpchkParams = &dataplane.HttpchkParams{Method: "GET", URI: path}
-		be.CheckTimeout = dataplane.Int64(int64(s.hc.TimeoutSeconds) * 1000)
-	}
 	out.Backend = be
 
 	taken := make(map[int64]bool, len(s.servers))
@@ -82,7 +127,38 @@ func backendFor(s *service, cfg Config) *Backend {
 		out.Servers = append(out.Servers, srv)
 	}
 	sort.Slice(out.Servers, func(i, j int) bool { return out.Servers[i].Name < out.Servers[j].Name })
-	return out
+	return out, nil
+}
+
+// templateVars are the placeholders of the backend templates (§5.2, §7.2).
+func templateVars(s *service) map[string]string {
+	v := map[string]string{"backend": s.backend, "balance": s.lbl.Balance.String(), "mode": s.mode}
+	if hc := s.hc; hc != nil {
+		path := hc.Path
+		if path == "" {
+			path = "/"
+		}
+		port, idx := "", ""
+		if hc.Port != nil {
+			port = strconv.Itoa(*hc.Port)
+		}
+		if hc.PortIndex != nil {
+			idx = strconv.Itoa(*hc.PortIndex)
+		}
+		portOpts := ""
+		if port != "" {
+			portOpts = " port " + port
+		}
+		for k, val := range map[string]string{
+			"healthCheckProtocol": hc.Protocol, "healthCheckPath": path, "healthCheckPort": port, "healthCheckPortIndex": idx,
+			"healthCheckTimeoutSeconds": strconv.Itoa(hc.TimeoutSeconds), "healthCheckIntervalSeconds": strconv.Itoa(hc.IntervalSeconds),
+			"healthCheckGracePeriodSeconds": strconv.Itoa(hc.GracePeriodSeconds), "healthCheckMaxConsecutiveFailures": strconv.Itoa(hc.MaxConsecutiveFailures),
+			"healthCheckFalls": strconv.Itoa(hc.MaxConsecutiveFailures + 1), "healthCheckPortOptions": portOpts,
+		} {
+			v[k] = val
+		}
+	}
+	return v
 }
 
 // stickyCookieName is the cookie of HAPROXY_{n}_STICKY.
@@ -95,16 +171,25 @@ const hstsValue = "max-age=15768000"
 // (§6.9): HSTS, BACKEND_HTTP_OPTIONS, proxypass, revproxy, root redirect.
 // HAProxy 2.6 has no reqirep/rspirep/rspadd: their equivalents are
 // replace-path, replace-header and add-header rules (§5.3).
-func httpBackendRules(s *service, out *Backend) {
+func httpBackendRules(s *service, be *dataplane.Backend, out *Backend, override func(string, func()) error) error {
 	vhost := strings.Join(s.lbl.VHosts, ",") // {hostname}: the whole label value
 	if s.lbl.UseHSTS {
-		out.HTTPResponseRules = append(out.HTTPResponseRules,
-			dataplane.HTTPResponseRule{Type: "add-header", HdrName: "Strict-Transport-Security", HdrFormat: hstsValue})
+		if err := override("BACKEND_HSTS_OPTIONS", func() {
+			out.HTTPResponseRules = append(out.HTTPResponseRules,
+				dataplane.HTTPResponseRule{Type: "add-header", HdrName: "Strict-Transport-Security", HdrFormat: hstsValue})
+		}); err != nil {
+			return err
+		}
 	}
-	out.HTTPRequestRules = append(out.HTTPRequestRules,
-		dataplane.HTTPRequestRule{Type: "set-header", HdrName: "X-Forwarded-Port", HdrFormat: "%[dst_port]"},
-		dataplane.HTTPRequestRule{Type: "add-header", HdrName: "X-Forwarded-Proto", HdrFormat: "https", Cond: "if", CondTest: "{ ssl_fc }"},
-	)
+	if err := override("BACKEND_HTTP_OPTIONS", func() {
+		be.Forwardfor = &dataplane.Forwardfor{Enabled: "enabled"}
+		out.HTTPRequestRules = append(out.HTTPRequestRules,
+			dataplane.HTTPRequestRule{Type: "set-header", HdrName: "X-Forwarded-Port", HdrFormat: "%[dst_port]"},
+			dataplane.HTTPRequestRule{Type: "add-header", HdrName: "X-Forwarded-Proto", HdrFormat: "https", Cond: "if", CondTest: "{ ssl_fc }"},
+		)
+	}); err != nil {
+		return err
+	}
 	if p := s.lbl.ProxyPassPath; p != "" {
 		// reqirep "^([^ :]*)\ <prefix>/?(.*)" "\1\ /\2": the first <prefix>
 		// and one optional "/" are removed, case-insensitively. The prefix
@@ -132,6 +217,7 @@ func httpBackendRules(s *service, out *Backend) {
 			Type: "redirect", RedirType: "location", RedirValue: redir, RedirCode: dataplane.Int64(301),
 			Cond: "if", CondTest: "is_domain is_root"})
 	}
+	return nil
 }
 
 // networkAllowed adds BACKEND_NETWORK_ALLOWED_ACL: one `acl network_allowed

@@ -324,7 +324,7 @@ func (p *taskProcess) ports() []int {
 
 // handler answers every path with the task's identity; /slow?ms=N waits
 // N ms first; /redirect?to=URL answers 302 with that Location (for
-// response-rewriting tests); health-check paths answer 503 while the task
+// response-rewriting tests); /header?name=N echoes request header N; health-check paths answer 503 while the task
 // is unhealthy.
 func (p *taskProcess) handler(index int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -334,6 +334,10 @@ func (p *taskProcess) handler(index int) http.Handler {
 		if !p.healthy.Load() && (p.healthPaths == nil || p.healthPaths[r.URL.Path]) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = fmt.Fprintf(w, "unhealthy\n%s", p.banner(index))
+			return
+		}
+		if name := r.URL.Query().Get("name"); r.URL.Path == "/header" && name != "" {
+			_, _ = fmt.Fprintf(w, "%s%s=%s\n", p.banner(index), name, r.Header.Get(name))
 			return
 		}
 		if to := r.URL.Query().Get("to"); r.URL.Path == "/redirect" && to != "" {

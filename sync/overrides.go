@@ -1,0 +1,403 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+	"github.com/marathon-dataplane/marathon-dataplane/labels"
+	"github.com/marathon-dataplane/marathon-dataplane/templates"
+)
+
+// Backend templates a HAPROXY_{n}_<NAME> label can override now (§5.2). The
+// other template labels are rejected with a clear error until they are
+// translated too.
+var backendTemplates = map[string]bool{
+	"BACKEND_HEAD": true, "BACKEND_HTTP_OPTIONS": true, "BACKEND_HSTS_OPTIONS": true,
+	"BACKEND_STICKY_OPTIONS": true, "BACKEND_HTTP_HEALTHCHECK_OPTIONS": true, "BACKEND_TCP_HEALTHCHECK_OPTIONS": true,
+}
+
+// unformatted templates are copied as they are: "{x}" stays literal (§5.1).
+var unformatted = map[string]bool{"BACKEND_HTTP_OPTIONS": true, "BACKEND_HSTS_OPTIONS": true, "BACKEND_STICKY_OPTIONS": true}
+
+// SupportedDirectives are the backend directives a template may use, and
+// what each becomes.
+var SupportedDirectives = map[string]string{
+	"backend":       "the backend line of BACKEND_HEAD; its name must be {backend}",
+	"balance":       "backend balance (as HAPROXY_{n}_BALANCE)",
+	"mode":          "backend mode (http or tcp)",
+	"option":        "option forwardfor [except N] [header H] [if-none], option httpchk [METHOD] [URI] [VERSION]",
+	"timeout":       "timeout check|server|connect|queue|tunnel|http-request|http-keep-alive <time>",
+	"http-request":  "http_request_rules: set-header, add-header, del-header, replace-header, replace-path, set-path, redirect, allow, deny [deny_status N], with if/unless conditions",
+	"http-response": "http_response_rules: set-header, add-header, del-header, replace-header, with if/unless conditions",
+	"rspadd":        "http-response add-header (HAProxy 2.6 has no rspadd)",
+	"acl":           "backend acls",
+	"cookie":        "backend cookie <name> [insert|rewrite|prefix] [indirect] [nocache] [httponly] [secure] [preserve]",
+	"tcp-request":   "tcp_request_rules: content accept|reject, inspect-delay <time>",
+}
+
+// templateError names app, port, label and line.
+func templateError(appID string, port int, name string, value string, err error) error {
+	return &labels.Error{AppID: appID, Port: port, Label: fmt.Sprintf("HAPROXY_%d_%s", port, name), Value: value, Err: err}
+}
+
+// checkTemplates rejects template labels that cannot be translated yet.
+func checkTemplates(appID string, p labels.Port) []error {
+	var errs []error
+	names := make([]string, 0, len(p.Templates))
+	for n := range p.Templates {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		switch {
+		case backendTemplates[n]:
+		case strings.HasPrefix(n, "MAP_"):
+			// marathon-lb accepted these and never read them (§4.3).
+		default:
+			errs = append(errs, templateError(appID, p.Index, n, p.Templates[n],
+				fmt.Errorf("%w: overriding template %s is not supported yet (supported: %s)", labels.ErrInvalidValue, n, strings.Join(sortedKeys(backendTemplates), ", "))))
+		}
+	}
+	return errs
+}
+
+// overrideDirectives returns the directives of template name when the
+// service overrides it (nil, false otherwise).
+func overrideDirectives(s *service, name string, vars map[string]string) ([]templates.Directive, bool, error) {
+	text, ok := s.lbl.Templates[name]
+	if !ok {
+		return nil, false, nil
+	}
+	if !unformatted[name] {
+		var err error
+		if text, err = templates.Fill(text, vars); err != nil {
+			return nil, true, templateError(s.appID, s.index, name, s.lbl.Templates[name], fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+		}
+	}
+	ds, err := templates.Parse(text)
+	if err != nil {
+		return nil, true, templateError(s.appID, s.index, name, s.lbl.Templates[name], fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+	}
+	return ds, true, nil
+}
+
+// applyBackendDirectives translates a backend template's directives into
+// the backend's objects. Anything not understood is an error naming the
+// line and the directive: nothing is dropped.
+func applyBackendDirectives(ds []templates.Directive, be *dataplane.Backend, out *Backend) error {
+	for _, d := range ds {
+		if err := applyBackendDirective(d, be, out); err != nil {
+			return fmt.Errorf("line %d %q: %w", d.Line, d.String(), err)
+		}
+	}
+	return nil
+}
+
+func applyBackendDirective(d templates.Directive, be *dataplane.Backend, out *Backend) error {
+	a := d.Args
+	switch d.Keyword {
+	case "backend":
+		if len(a) != 1 || a[0] != be.Name {
+			return fmt.Errorf("the backend must keep its name %s", be.Name)
+		}
+	case "balance":
+		b, err := labels.ParseBalance(strings.Join(a, " "))
+		if err != nil {
+			return err
+		}
+		be.Balance = &dataplane.Balance{Algorithm: b.Algorithm, HdrName: b.HdrName, URLParam: b.URLParam}
+	case "mode":
+		if len(a) != 1 || (a[0] != "http" && a[0] != "tcp") {
+			return errors.New("want mode http or mode tcp")
+		}
+		be.Mode = a[0]
+	case "option":
+		return applyOption(a, be)
+	case "timeout":
+		return applyTimeout(a, be)
+	case "http-request":
+		r, err := httpRequestRule(a)
+		if err != nil {
+			return err
+		}
+		out.HTTPRequestRules = append(out.HTTPRequestRules, r)
+	case "http-response":
+		r, err := httpResponseRule(a)
+		if err != nil {
+			return err
+		}
+		out.HTTPResponseRules = append(out.HTTPResponseRules, r)
+	case "rspadd":
+		name, value, ok := strings.Cut(strings.Join(a, " "), ":")
+		if !ok || name == "" {
+			return errors.New("want rspadd Name:\\ value")
+		}
+		out.HTTPResponseRules = append(out.HTTPResponseRules,
+			dataplane.HTTPResponseRule{Type: "add-header", HdrName: name, HdrFormat: strings.TrimSpace(value)})
+	case "acl":
+		if len(a) < 2 {
+			return errors.New("want acl <name> <criterion> [values]")
+		}
+		out.ACLs = append(out.ACLs, dataplane.ACL{ACLName: a[0], Criterion: a[1], Value: strings.Join(a[2:], " ")})
+	case "cookie":
+		return applyCookie(a, be)
+	case "tcp-request":
+		r, err := tcpRequestRule(a)
+		if err != nil {
+			return err
+		}
+		out.TCPRequestRules = append(out.TCPRequestRules, r)
+	default:
+		return fmt.Errorf("unsupported directive %q in a backend template (supported: %s)", d.Keyword, strings.Join(sortedKeys(SupportedDirectives), ", "))
+	}
+	return nil
+}
+
+func applyOption(a []string, be *dataplane.Backend) error {
+	if len(a) == 0 {
+		return errors.New("option needs a name")
+	}
+	switch a[0] {
+	case "forwardfor":
+		f := &dataplane.Forwardfor{Enabled: "enabled"}
+		for i := 1; i < len(a); i++ {
+			switch {
+			case a[i] == "if-none":
+				f.Ifnone = true
+			case (a[i] == "except" || a[i] == "header") && i+1 < len(a):
+				if a[i] == "except" {
+					f.Except = a[i+1]
+				} else {
+					f.Header = a[i+1]
+				}
+				i++
+			default:
+				return fmt.Errorf("option forwardfor: unexpected %q", a[i])
+			}
+		}
+		be.Forwardfor = f
+	case "httpchk":
+		p := &dataplane.HttpchkParams{}
+		switch len(a) {
+		case 1:
+		case 2:
+			p.URI = a[1]
+		case 3, 4:
+			p.Method, p.URI = a[1], a[2]
+			if len(a) == 4 {
+				p.Version = a[3]
+			}
+		default:
+			return errors.New("want option httpchk [METHOD] [URI] [VERSION]")
+		}
+		be.AdvCheck, be.HttpchkParams = "httpchk", p
+	default:
+		return fmt.Errorf("unsupported option %q (supported: forwardfor, httpchk)", a[0])
+	}
+	return nil
+}
+
+func applyTimeout(a []string, be *dataplane.Backend) error {
+	if len(a) != 2 {
+		return errors.New("want timeout <kind> <time>")
+	}
+	ms, err := haproxyMillis(a[1])
+	if err != nil {
+		return err
+	}
+	v := dataplane.Int64(ms)
+	switch a[0] {
+	case "check":
+		be.CheckTimeout = v
+	case "server":
+		be.ServerTimeout = v
+	case "connect":
+		be.ConnectTimeout = v
+	case "queue":
+		be.QueueTimeout = v
+	case "tunnel":
+		be.TunnelTimeout = v
+	case "http-request":
+		be.HTTPRequestTimeout = v
+	case "http-keep-alive":
+		be.HTTPKeepAliveTimeout = v
+	default:
+		return fmt.Errorf("unsupported timeout %q", a[0])
+	}
+	return nil
+}
+
+// haproxyMillis reads an HAProxy time ("5s", "300ms", "1m", plain ms).
+func haproxyMillis(s string) (int64, error) {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
+		return n, nil
+	}
+	for _, u := range []struct {
+		suffix string
+		d      time.Duration
+	}{{"us", time.Microsecond}, {"ms", time.Millisecond}, {"s", time.Second}, {"m", time.Minute}, {"h", time.Hour}, {"d", 24 * time.Hour}} {
+		if n, err := strconv.ParseInt(strings.TrimSuffix(s, u.suffix), 10, 64); strings.HasSuffix(s, u.suffix) && err == nil && n >= 0 {
+			return int64(time.Duration(n) * u.d / time.Millisecond), nil
+		}
+	}
+	return 0, fmt.Errorf("%q is not an HAProxy time", s)
+}
+
+func applyCookie(a []string, be *dataplane.Backend) error {
+	if len(a) == 0 {
+		return errors.New("cookie needs a name")
+	}
+	c := &dataplane.Cookie{Name: a[0]}
+	for _, w := range a[1:] {
+		switch w {
+		case "insert", "rewrite", "prefix":
+			c.Type = w
+		case "indirect":
+			c.Indirect = true
+		case "nocache":
+			c.Nocache = true
+		case "httponly":
+			c.Httponly = true
+		case "secure":
+			c.Secure = true
+		default:
+			return fmt.Errorf("unsupported cookie option %q", w)
+		}
+	}
+	be.Cookie = c
+	return nil
+}
+
+// splitCond separates "... if|unless <cond>".
+func splitCond(a []string) ([]string, string, string) {
+	for i, w := range a {
+		if w == "if" || w == "unless" {
+			return a[:i], w, strings.Join(a[i+1:], " ")
+		}
+	}
+	return a, "", ""
+}
+
+func httpRequestRule(a []string) (dataplane.HTTPRequestRule, error) {
+	args, cond, test := splitCond(a)
+	r := dataplane.HTTPRequestRule{Cond: cond, CondTest: test}
+	if len(args) == 0 {
+		return r, errors.New("http-request needs an action")
+	}
+	r.Type = args[0]
+	rest := args[1:]
+	switch r.Type {
+	case "set-header", "add-header":
+		if len(rest) < 2 {
+			return r, fmt.Errorf("want http-request %s <name> <format>", r.Type)
+		}
+		r.HdrName, r.HdrFormat = rest[0], strings.Join(rest[1:], " ")
+	case "del-header":
+		if len(rest) != 1 {
+			return r, errors.New("want http-request del-header <name>")
+		}
+		r.HdrName = rest[0]
+	case "replace-header":
+		if len(rest) != 3 {
+			return r, errors.New("want http-request replace-header <name> <regex> <format>")
+		}
+		r.HdrName, r.HdrMatch, r.HdrFormat = rest[0], rest[1], rest[2]
+	case "replace-path":
+		if len(rest) != 2 {
+			return r, errors.New("want http-request replace-path <regex> <format>")
+		}
+		r.PathMatch, r.PathFmt = rest[0], rest[1]
+	case "set-path":
+		if len(rest) != 1 {
+			return r, errors.New("want http-request set-path <format>")
+		}
+		r.PathFmt = rest[0]
+	case "redirect":
+		if len(rest) < 2 {
+			return r, errors.New("want http-request redirect location|prefix|scheme <value> [code N]")
+		}
+		r.RedirType, r.RedirValue = rest[0], rest[1]
+		for i := 2; i < len(rest); i++ {
+			if rest[i] == "code" && i+1 < len(rest) {
+				n, err := strconv.ParseInt(rest[i+1], 10, 64)
+				if err != nil {
+					return r, fmt.Errorf("redirect code %q", rest[i+1])
+				}
+				r.RedirCode = dataplane.Int64(n)
+				i++
+				continue
+			}
+			return r, fmt.Errorf("unsupported redirect option %q", rest[i])
+		}
+	case "allow":
+		if len(rest) != 0 {
+			return r, errors.New("http-request allow takes no arguments")
+		}
+	case "deny":
+		if len(rest) == 2 && rest[0] == "deny_status" {
+			n, err := strconv.ParseInt(rest[1], 10, 64)
+			if err != nil {
+				return r, fmt.Errorf("deny_status %q", rest[1])
+			}
+			r.DenyStatus = dataplane.Int64(n)
+		} else if len(rest) != 0 {
+			return r, errors.New("want http-request deny [deny_status N]")
+		}
+	default:
+		return r, fmt.Errorf("unsupported http-request action %q", r.Type)
+	}
+	return r, nil
+}
+
+func httpResponseRule(a []string) (dataplane.HTTPResponseRule, error) {
+	args, cond, test := splitCond(a)
+	r := dataplane.HTTPResponseRule{Cond: cond, CondTest: test}
+	if len(args) == 0 {
+		return r, errors.New("http-response needs an action")
+	}
+	r.Type = args[0]
+	rest := args[1:]
+	switch r.Type {
+	case "set-header", "add-header":
+		if len(rest) < 2 {
+			return r, fmt.Errorf("want http-response %s <name> <format>", r.Type)
+		}
+		r.HdrName, r.HdrFormat = rest[0], strings.Join(rest[1:], " ")
+	case "del-header":
+		if len(rest) != 1 {
+			return r, errors.New("want http-response del-header <name>")
+		}
+		r.HdrName = rest[0]
+	case "replace-header":
+		if len(rest) != 3 {
+			return r, errors.New("want http-response replace-header <name> <regex> <format>")
+		}
+		r.HdrName, r.HdrMatch, r.HdrFormat = rest[0], rest[1], rest[2]
+	default:
+		return r, fmt.Errorf("unsupported http-response action %q", r.Type)
+	}
+	return r, nil
+}
+
+func tcpRequestRule(a []string) (dataplane.TCPRequestRule, error) {
+	args, cond, test := splitCond(a)
+	r := dataplane.TCPRequestRule{Cond: cond, CondTest: test}
+	switch {
+	case len(args) == 2 && args[0] == "content" && (args[1] == "accept" || args[1] == "reject"):
+		r.Type, r.Action = "content", args[1]
+	case len(args) == 2 && args[0] == "inspect-delay" && cond == "":
+		ms, err := haproxyMillis(args[1])
+		if err != nil {
+			return r, err
+		}
+		r.Type, r.Timeout = "inspect-delay", dataplane.Int64(ms)
+	default:
+		return r, errors.New("supported: tcp-request content accept|reject [if|unless cond], tcp-request inspect-delay <time>")
+	}
+	return r, nil
+}
