@@ -7,7 +7,7 @@ BIN     := bin/marathon-dataplane
 PKGS    := ./...
 export PATH := $(PATH):/usr/local/go/bin
 
-.PHONY: all build test fuzz e2e bench demo lint deps clean
+.PHONY: all build test fuzz e2e bench demo docs lint deps clean
 
 all: build
 
@@ -44,6 +44,10 @@ bench: deps
 
 demo: deps build
 	$(BIN) demo
+
+# docs regenerates docs/labels.md (a test fails when it is stale).
+docs:
+	$(GO) run ./cmd/marathon-dataplane --longhelp > docs/labels.md
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/marathon-dataplane/marathon-dataplane/labels"
 )
 
 // Exit codes (also in README.md).
@@ -58,6 +60,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {}, // run() prints and maps exit codes
+		Flags:           []cli.Flag{&cli.BoolFlag{Name: "longhelp", Usage: "print every HAPROXY_* label and template, its marathon-lb default and what it becomes here (Markdown)"}},
+		Action: func(c *cli.Context) error {
+			if c.Bool("longhelp") {
+				_, err := fmt.Fprint(c.App.Writer, labels.Reference())
+				return err
+			}
+			return cli.ShowAppHelp(c)
+		},
 		Commands: []*cli.Command{
 			syncCommand(),
 			planCommand(),
