@@ -90,8 +90,12 @@ type Server struct {
 	Verify          string `json:"verify,omitempty"`
 	// Agent checks; agent-check, agent-addr and agent-send are among the
 	// fields a PUT outside a transaction applies at runtime (notes §4.1).
-	// SendProxyV2 is "enabled" to send a PROXY protocol v2 header.
+	// SendProxy and SendProxyV2 are "enabled" to send a PROXY protocol
+	// header (v1, v2).
+	SendProxy   string `json:"send-proxy,omitempty"`
 	SendProxyV2 string `json:"send-proxy-v2,omitempty"`
+	CheckSSL    string `json:"check-ssl,omitempty"`
+	Maxconn     *int64 `json:"maxconn,omitempty"`
 	AgentCheck  string `json:"agent-check,omitempty"`
 	AgentAddr   string `json:"agent-addr,omitempty"`
 	AgentSend   string `json:"agent-send,omitempty"`

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,6 +117,8 @@ func TestLabelParity(t *testing.T) {
 		app("/tls", 1, map[string]string{"HAPROXY_0_SSL_CERT": cert, "HAPROXY_0_MODE": "http"}),
 		app("/opts", 1, map[string]string{"HAPROXY_0_BIND_OPTIONS": "maxconn 50 defer-accept"}),
 		app("/badauth", 1, map[string]string{"HAPROXY_0_VHOST": "bad.example.com", "HAPROXY_0_AUTH": "only-realm"}),
+		app("/srvtmpl", 2, map[string]string{"HAPROXY_0_VHOST": "srvtmpl.example.com", "HAPROXY_0_STICKY": "true",
+			"HAPROXY_0_BACKEND_SERVER_OPTIONS": "  server {serverName} {host_ipv4}:{port} id {serverId}{cookieOptions}{healthCheckOptions} maxconn 100 weight 7\n"}),
 		app("/tmpl", 1, map[string]string{"HAPROXY_0_VHOST": "tmpl.example.com",
 			"HAPROXY_0_BACKEND_HTTP_OPTIONS": "  option forwardfor\n  http-request set-header X-Shop from-template\n  http-response set-header X-Template yes\n"}),
 	)
@@ -215,6 +218,16 @@ func TestLabelParity(t *testing.T) {
 		// The override replaced the default: no X-Forwarded-Port is set.
 		if a := send(t, web+"/header?name=X-Forwarded-Port", host("tmpl.example.com")); !strings.Contains(a.body, "X-Forwarded-Port=\n") {
 			t.Fatalf("default options still applied: %q", a.body)
+		}
+	})
+	t.Run("a BACKEND_SERVER_OPTIONS template sets the servers' options", func(t *testing.T) {
+		out, err := exec.Command("sh", "-c", "echo 'show stat' | socat - unix-connect:"+s.hap.Socket+" | grep '^srvtmpl_' | cut -d, -f2,7,19").CombinedOutput()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// slim (max sessions) 100 and weight 7 on both servers.
+		if n := strings.Count(string(out), ",100,7"); n != 2 {
+			t.Fatalf("servers of srvtmpl: %q", out)
 		}
 	})
 	t.Run("ssl cert on the service port", func(t *testing.T) {

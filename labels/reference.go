@@ -52,6 +52,7 @@ var LabelReference = []RefEntry{
 
 const (
 	hereBackend  = "structured backend objects; overridable per port (HAPROXY_{n}_<NAME>), translated directive by directive"
+	hereServer   = "structured server fields; overridable per port, one `server` line keeping the name and address (options: backup, check, check-ssl, cookie, disabled, fall, id, inter, maxconn, port, rise, send-proxy, send-proxy-v2, ssl, verify, weight)"
 	hereBuiltIn  = "built in as structured objects; an override is rejected until translated (issue #5)"
 	hereGlobal   = "the base haproxy.cfg the Data Plane API manages (deployments/haproxy.cfg); not read from the environment yet (issue #5)"
 	hereDead     = "never emitted by marathon-lb; an override is rejected"
@@ -66,9 +67,9 @@ var TemplateReference = []RefEntry{
 	{"BACKEND_HTTP_OPTIONS", "P", "option forwardfor / http-request set-header X-Forwarded-Port %[dst_port] / http-request add-header X-Forwarded-Proto https if { ssl_fc }", hereBackend},
 	{"BACKEND_REDIRECT_HTTP_TO_HTTPS", "P", "redirect scheme https code 301 if !{ ssl_fc } host_{cleanedUpHostname}", hereBuiltIn},
 	{"BACKEND_REDIRECT_HTTP_TO_HTTPS_WITH_PATH", "P", "redirect scheme https code 301 if !{ ssl_fc } host_{cleanedUpHostname} path_{backend}", hereBuiltIn},
-	{"BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS", "P", "check inter {healthCheckIntervalSeconds}s fall {healthCheckFalls}{healthCheckPortOptions}", hereBuiltIn},
-	{"BACKEND_SERVER_OPTIONS", "P", "server {serverName} {host_ipv4}:{port} id {serverId}{cookieOptions}{healthCheckOptions}{otherOptions}", hereBuiltIn},
-	{"BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS", "P", "check inter {healthCheckIntervalSeconds}s fall {healthCheckFalls}{healthCheckPortOptions}", hereBuiltIn},
+	{"BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS", "P", "check inter {healthCheckIntervalSeconds}s fall {healthCheckFalls}{healthCheckPortOptions}", hereServer},
+	{"BACKEND_SERVER_OPTIONS", "P", "server {serverName} {host_ipv4}:{port} id {serverId}{cookieOptions}{healthCheckOptions}{otherOptions}", hereServer},
+	{"BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS", "P", "check inter {healthCheckIntervalSeconds}s fall {healthCheckFalls}{healthCheckPortOptions}", hereServer},
 	{"BACKEND_STICKY_OPTIONS", "P", "cookie mesosphere_server_id insert indirect nocache", hereBackend},
 	{"BACKEND_TCP_HEALTHCHECK_OPTIONS", "P", "(empty)", hereBackend},
 	{"FRONTEND_BACKEND_GLUE", "P", "use_backend {backend}", hereBuiltIn + " (default_backend)"},

@@ -12,10 +12,11 @@ func eqPtr[T comparable](a, b *T) bool { return a == b || (a != nil && b != nil 
 func serverEqual(a, b dataplane.Server) bool {
 	if !eqPtr(a.Port, b.Port) || !eqPtr(a.ID, b.ID) || !eqPtr(a.Weight, b.Weight) || !eqPtr(a.Inter, b.Inter) ||
 		!eqPtr(a.Fall, b.Fall) || !eqPtr(a.Rise, b.Rise) || !eqPtr(a.HealthCheckPort, b.HealthCheckPort) ||
-		!eqPtr(a.AgentPort, b.AgentPort) || !eqPtr(a.AgentInter, b.AgentInter) {
+		!eqPtr(a.AgentPort, b.AgentPort) || !eqPtr(a.AgentInter, b.AgentInter) || !eqPtr(a.Maxconn, b.Maxconn) {
 		return false
 	}
 	a.Port, a.ID, a.Weight, a.Inter, a.Fall, a.Rise, a.HealthCheckPort, a.AgentPort, a.AgentInter = b.Port, b.ID, b.Weight, b.Inter, b.Fall, b.Rise, b.HealthCheckPort, b.AgentPort, b.AgentInter
+	a.Maxconn = b.Maxconn
 	return a == b
 }
 

@@ -39,6 +39,18 @@ func TestEqualAgreesWithDeepEqual(t *testing.T) {
 			if eq(base, other.Interface()) {
 				t.Errorf("%s.%s changed but compared equal", name, v.Type().Field(i).Name)
 			}
+			if f.Kind() == reflect.Ptr {
+				// The same value in another allocation compares equal:
+				// a pointer field missing from equal.go compares addresses.
+				twin := reflect.New(v.Type()).Elem()
+				twin.Set(other)
+				c := reflect.New(f.Type().Elem())
+				c.Elem().Set(f.Elem())
+				twin.Field(i).Set(c)
+				if !eq(other.Interface(), twin.Interface()) {
+					t.Errorf("%s.%s: equal values in distinct allocations compared unequal", name, v.Type().Field(i).Name)
+				}
+			}
 		}
 		if !eq(base, base) {
 			t.Errorf("%s not equal to itself", name)

@@ -70,6 +70,11 @@ func TestLabelsToModelsGolden(t *testing.T) {
 			"HAPROXY_0_BACKEND_HTTP_OPTIONS": "  option forwardfor\n  stick-table type ip size 1m\n"}, false, false},
 		{"tmpl_unknown_placeholder", map[string]string{"HAPROXY_0_BACKEND_HEAD": "backend {backend}\n  balance {algorithm}\n"}, false, false},
 		{"tmpl_unsupported_template", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_HTTP_FRONTEND_ACL": "  acl host_{cleanedUpHostname} hdr(host) -i {hostname}\n"}, false, false},
+		{"tmpl_server_options", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_STICKY": "true",
+			"HAPROXY_0_BACKEND_SERVER_OPTIONS": "  server {serverName} {host_ipv4}:{port} id {serverId}{cookieOptions}{healthCheckOptions}{otherOptions} maxconn 200 weight 5\n"}, false, false},
+		{"tmpl_server_check", map[string]string{"HAPROXY_1_BACKEND_HEALTHCHECK_PORT_INDEX": "0",
+			"HAPROXY_1_BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS": "  check inter {healthCheckIntervalSeconds}s fall {healthCheckFalls} rise 3{healthCheckPortOptions}\n"}, true, true},
+		{"tmpl_server_rename", map[string]string{"HAPROXY_0_BACKEND_SERVER_OPTIONS": "  server web1 {host_ipv4}:{port}\n"}, false, false},
 		{"tmpl_mode_mismatch", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_BACKEND_HEAD": "backend {backend}\n  mode tcp\n"}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -124,6 +124,12 @@ func backendFor(s *service, cfg Config) (*Backend, error) {
 			srv.Check = "enabled"
 			srv.Cookie = stickyCookie(name)
 		}
+		if hasServerTemplates(s) {
+			var err error
+			if srv, err = serverFromTemplates(s, sv, name, id, httpCheck); err != nil {
+				return nil, err
+			}
+		}
 		out.Servers = append(out.Servers, srv)
 	}
 	sort.Slice(out.Servers, func(i, j int) bool { return out.Servers[i].Name < out.Servers[j].Name })

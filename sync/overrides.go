@@ -19,6 +19,163 @@ import (
 var backendTemplates = map[string]bool{
 	"BACKEND_HEAD": true, "BACKEND_HTTP_OPTIONS": true, "BACKEND_HSTS_OPTIONS": true,
 	"BACKEND_STICKY_OPTIONS": true, "BACKEND_HTTP_HEALTHCHECK_OPTIONS": true, "BACKEND_TCP_HEALTHCHECK_OPTIONS": true,
+	"BACKEND_SERVER_OPTIONS": true, "BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS": true, "BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS": true,
+}
+
+// Server template defaults (§5.2 rows 7-9).
+const (
+	defaultServerOptions       = "server {serverName} {host_ipv4}:{port} id {serverId}{cookieOptions}{healthCheckOptions}{otherOptions}"
+	defaultServerCheckTemplate = "check inter {healthCheckIntervalSeconds}s fall {healthCheckFalls}{healthCheckPortOptions}"
+)
+
+func hasServerTemplates(s *service) bool {
+	for _, n := range []string{"BACKEND_SERVER_OPTIONS", "BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS", "BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS"} {
+		if _, ok := s.lbl.Templates[n]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// serverFromTemplates builds one server the way marathon-lb fills its
+// server templates: the health-check template (http or tcp variant),
+// stripped and prefixed with a space, goes into {healthCheckOptions} of
+// BACKEND_SERVER_OPTIONS, whose one `server` line must keep the server's
+// name and address; its options become the server's fields.
+func serverFromTemplates(s *service, sv serverSpec, name string, id int64, httpCheck bool) (dataplane.Server, error) {
+	vars := templateVars(s)
+	checkName := "BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS"
+	if httpCheck {
+		checkName = "BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS"
+	}
+	checkOpts := ""
+	if s.hc != nil {
+		if sv.checkPort != 0 {
+			vars["healthCheckPortOptions"] = " port " + strconv.Itoa(sv.checkPort)
+		}
+		text, ok := s.lbl.Templates[checkName]
+		if !ok {
+			text = defaultServerCheckTemplate
+		}
+		filled, err := templates.Fill(text, vars)
+		if err != nil {
+			return dataplane.Server{}, templateError(s.appID, s.index, checkName, text, fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+		}
+		if filled = strings.TrimSpace(filled); filled != "" {
+			checkOpts = " " + filled
+		}
+	}
+	cookie := ""
+	if s.lbl.Sticky {
+		cookie = " check cookie " + stickyCookie(name)
+	}
+	for k, v := range map[string]string{"serverName": name, "host": sv.host, "host_ipv4": sv.ip, "port": strconv.Itoa(sv.port),
+		"serverId": strconv.FormatInt(id, 10), "cookieOptions": cookie, "healthCheckOptions": checkOpts, "otherOptions": ""} {
+		vars[k] = v
+	}
+	const tmplName = "BACKEND_SERVER_OPTIONS"
+	text, ok := s.lbl.Templates[tmplName]
+	if !ok {
+		text = defaultServerOptions
+	}
+	bad := func(err error) (dataplane.Server, error) {
+		return dataplane.Server{}, templateError(s.appID, s.index, tmplName, text, fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+	}
+	filled, err := templates.Fill(text, vars)
+	if err != nil {
+		return bad(err)
+	}
+	ds, err := templates.Parse(filled)
+	if err != nil {
+		return bad(err)
+	}
+	if len(ds) != 1 || ds[0].Keyword != "server" || len(ds[0].Args) < 2 {
+		return bad(errors.New("want exactly one line: server {serverName} {host_ipv4}:{port} [options]"))
+	}
+	d := ds[0]
+	if d.Args[0] != name || d.Args[1] != sv.ip+":"+strconv.Itoa(sv.port) {
+		return bad(fmt.Errorf("line %d: the server must keep its name %s and address %s:%d", d.Line, name, sv.ip, sv.port))
+	}
+	srv := dataplane.Server{Name: name, Address: sv.ip, Port: dataplane.Int64(int64(sv.port))}
+	if err := applyServerOptions(d.Args[2:], &srv); err != nil {
+		return bad(fmt.Errorf("line %d %q: %w", d.Line, d.String(), err))
+	}
+	return srv, nil
+}
+
+// applyServerOptions sets the server fields the options name.
+func applyServerOptions(a []string, srv *dataplane.Server) error {
+	num := func(i int) (int64, error) {
+		if i+1 >= len(a) {
+			return 0, fmt.Errorf("%s needs a value", a[i])
+		}
+		return strconv.ParseInt(a[i+1], 10, 64)
+	}
+	for i := 0; i < len(a); i++ {
+		switch w := a[i]; w {
+		case "check":
+			srv.Check = "enabled"
+		case "disabled":
+			srv.Maintenance = "enabled"
+		case "backup":
+			srv.Backup = "enabled"
+		case "ssl":
+			srv.SSL = "enabled"
+		case "check-ssl":
+			srv.CheckSSL = "enabled"
+		case "send-proxy":
+			srv.SendProxy = "enabled"
+		case "send-proxy-v2":
+			srv.SendProxyV2 = "enabled"
+		case "verify", "cookie":
+			if i+1 >= len(a) {
+				return fmt.Errorf("%s needs a value", w)
+			}
+			if w == "verify" {
+				if a[i+1] != "none" && a[i+1] != "required" {
+					return errors.New("verify none|required")
+				}
+				srv.Verify = a[i+1]
+			} else {
+				srv.Cookie = a[i+1]
+			}
+			i++
+		case "inter":
+			if i+1 >= len(a) {
+				return errors.New("inter needs a value")
+			}
+			ms, err := haproxyMillis(a[i+1])
+			if err != nil {
+				return err
+			}
+			srv.Inter = dataplane.Int64(ms)
+			i++
+		case "id", "fall", "rise", "port", "weight", "maxconn":
+			n, err := num(i)
+			if err != nil || n < 0 {
+				return fmt.Errorf("%s: want a number", w)
+			}
+			v := dataplane.Int64(n)
+			switch w {
+			case "id":
+				srv.ID = v
+			case "fall":
+				srv.Fall = v
+			case "rise":
+				srv.Rise = v
+			case "port":
+				srv.HealthCheckPort = v
+			case "weight":
+				srv.Weight = v
+			case "maxconn":
+				srv.Maxconn = v
+			}
+			i++
+		default:
+			return fmt.Errorf("unsupported server option %q (supported: backup, check, check-ssl, cookie, disabled, fall, id, inter, maxconn, port, rise, send-proxy, send-proxy-v2, ssl, verify, weight)", w)
+		}
+	}
+	return nil
 }
 
 // unformatted templates are copied as they are: "{x}" stays literal (§5.1).

@@ -138,6 +138,22 @@ func serverOptions(s dataplane.Server) []string {
 			o = append(o, "port", strconv.FormatInt(*s.HealthCheckPort, 10))
 		}
 	}
+	if s.Cookie != "" {
+		o = append(o, "cookie", s.Cookie)
+	}
+	if s.Maxconn != nil {
+		o = append(o, "maxconn", strconv.FormatInt(*s.Maxconn, 10))
+	}
+	for _, f := range []struct{ on, word string }{
+		{s.Backup, "backup"}, {s.SSL, "ssl"}, {s.CheckSSL, "check-ssl"}, {s.SendProxy, "send-proxy"}, {s.SendProxyV2, "send-proxy-v2"},
+	} {
+		if f.on == "enabled" {
+			o = append(o, f.word)
+		}
+	}
+	if s.Verify != "" {
+		o = append(o, "verify", s.Verify)
+	}
 	if s.Maintenance == "enabled" {
 		o = append(o, "disabled")
 	}
