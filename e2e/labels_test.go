@@ -36,23 +36,38 @@ type answer struct {
 
 func send(t *testing.T, url string, prepare func(*http.Request)) answer {
 	t.Helper()
+	a, _, err := fetch(url, "", prepare)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return a
+}
+
+// fetch sends one GET, redirects not followed; over TLS it sends sni and
+// returns the certificate the server chose.
+func fetch(url, sni string, prepare func(*http.Request)) (answer, *x509.Certificate, error) {
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
-		t.Fatal(err)
+		return answer{}, nil, err
 	}
 	if prepare != nil {
 		prepare(req)
 	}
 	c := &http.Client{Timeout: 5 * time.Second,
-		Transport:     &http.Transport{DisableKeepAlives: true, TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // a test certificate
+		Transport: &http.Transport{DisableKeepAlives: true,
+			TLSClientConfig: &tls.Config{ServerName: sni, InsecureSkipVerify: true}}, //nolint:gosec // test certificates
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := c.Do(req)
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		return answer{}, nil, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header, string(b)}
+	var cert *x509.Certificate
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		cert = resp.TLS.PeerCertificates[0]
+	}
+	return answer{resp.StatusCode, resp.Header, string(b)}, cert, nil
 }
 
 func host(h string) func(*http.Request) { return func(r *http.Request) { r.Host = h } }
@@ -244,19 +259,11 @@ func TestLabelParity(t *testing.T) {
 	})
 	tlsGet := func(t *testing.T, sni, path string, prepare func(*http.Request)) (answer, *x509.Certificate) {
 		t.Helper()
-		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
-			TLSClientConfig: &tls.Config{ServerName: sni, InsecureSkipVerify: true}}} //nolint:gosec // test certificates
-		req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d%s", s.httpsPort, path), nil)
-		if prepare != nil {
-			prepare(req)
-		}
-		resp, err := c.Do(req)
+		a, cert, err := fetch(fmt.Sprintf("https://127.0.0.1:%d%s", s.httpsPort, path), sni, prepare)
 		if err != nil {
 			t.Fatalf("https %s%s: %v", sni, path, err)
 		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return answer{resp.StatusCode, resp.Header, string(b)}, resp.TLS.PeerCertificates[0]
+		return a, cert
 	}
 	t.Run("https routes by SNI, with auth, and nothing without SNI", func(t *testing.T) {
 		if a, _ := tlsGet(t, "hsts.example.com", "/", nil); a.code != 200 || !strings.Contains(a.body, "app=/hsts ") {
@@ -383,15 +390,7 @@ func TestGroupHTTPSByVhost(t *testing.T) {
 		t.Fatalf("sync: exit %d\n%s", code, out)
 	}
 	get := func(sni string) (answer, *x509.Certificate, error) {
-		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
-			TLSClientConfig: &tls.Config{ServerName: sni, InsecureSkipVerify: true}}} //nolint:gosec // test certificates
-		resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/", s.httpsPort))
-		if err != nil {
-			return answer{}, nil, err
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return answer{resp.StatusCode, resp.Header, string(b)}, resp.TLS.PeerCertificates[0], nil
+		return fetch(fmt.Sprintf("https://127.0.0.1:%d/", s.httpsPort), sni, nil)
 	}
 	for sni, want := range map[string]struct{ app, cn string }{
 		"web.example.com": {"/web", "web.example.com"},

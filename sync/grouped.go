@@ -59,28 +59,7 @@ func groupedHTTPS(services []*service, cfg Config, st *State) []string {
 			Frontend: dataplane.Frontend{Name: name, From: cfg.DefaultsName, Mode: "http", Description: ownerDescription("")},
 			Binds:    []dataplane.Bind{bind},
 		}
-		var chunks []chunk
-		mapped := false
-		for _, s := range perHost[h] {
-			if cfg.HaproxyMap && mappedOn443(s) {
-				mapped = true
-				continue
-			}
-			chunks = append(chunks, sniChunkFor(s, []string{h}))
-		}
-		if mapped {
-			chunks = append(chunks, chunk{weight: -1, rules: []dataplane.BackendSwitchingRule{
-				{Name: "%[ssl_fc_sni,lower,map(" + cfg.DomainMapFile + ")]"}}})
-		}
-		sort.SliceStable(chunks, func(i, j int) bool { return chunks[i].weight > chunks[j].weight })
-		for _, c := range chunks {
-			fe.ACLs = append(fe.ACLs, c.acls...)
-			fe.HTTPRequestRules = append(fe.HTTPRequestRules, c.requests...)
-			fe.SwitchingRules = append(fe.SwitchingRules, c.rules...)
-		}
-		reindexACLs(fe.ACLs)
-		reindexHTTPRequest(fe.HTTPRequestRules)
-		reindexSwitching(fe.SwitchingRules)
+		addChunks(fe, perHost[h], cfg, mappedOn443, sniMapRule(cfg), func(s *service) chunk { return sniChunkFor(s, []string{h}) })
 		st.Frontends[name] = fe
 	}
 	reindexTCPRequest(splitter.TCPRequestRules)

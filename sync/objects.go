@@ -306,29 +306,35 @@ type chunk struct {
 // httpFrontend builds marathon_http_in with vhost and path routing, auth
 // and redirects (§6.3), chunks ordered by weight (§6.4).
 func httpFrontend(services []*service, cfg Config) *Frontend {
-	var chunks []chunk
-	mapped := false
-	for _, s := range services {
-		if s.mode != "http" || len(s.lbl.VHosts) == 0 {
-			continue
-		}
-		if cfg.HaproxyMap && mappedOn80(s) {
-			mapped = true
-			continue
-		}
-		chunks = append(chunks, vhostChunk(s))
-	}
-	if mapped {
-		// One catch-all rule at weight -1 (§6.4): after every chunk of
-		// weight 0 or more; a miss ends in 503.
-		chunks = append(chunks, chunk{weight: -1, rules: []dataplane.BackendSwitchingRule{
-			{Name: "%[req.hdr(host),lower,regsub(:.*$,,),map(" + cfg.DomainMapFile + ")]"}}})
-	}
-	sort.SliceStable(chunks, func(i, j int) bool { return chunks[i].weight > chunks[j].weight })
 	fe := &Frontend{
 		Frontend: dataplane.Frontend{Name: HTTPFrontend, From: cfg.DefaultsName, Mode: "http", Description: ownerDescription("")},
 		Binds:    []dataplane.Bind{bindFor(cfg.HTTPBindAddr, cfg.HTTPPort)},
 	}
+	addChunks(fe, services, cfg, mappedOn80, "%[req.hdr(host),lower,regsub(:.*$,,),map("+cfg.DomainMapFile+")]", vhostChunk)
+	return fe
+}
+
+// addChunks fills a shared frontend with its services' chunks, sorted by
+// weight, largest first and stable (§6.4). With --haproxy-map, the services
+// mapped selects route through mapRule instead: one catch-all at weight
+// -1, after every chunk of weight 0 or more; a miss ends in 503.
+func addChunks(fe *Frontend, services []*service, cfg Config, mapped func(*service) bool, mapRule string, chunkOf func(*service) chunk) {
+	var chunks []chunk
+	anyMapped := false
+	for _, s := range services {
+		if s.mode != "http" || len(s.lbl.VHosts) == 0 {
+			continue
+		}
+		if cfg.HaproxyMap && mapped(s) {
+			anyMapped = true
+			continue
+		}
+		chunks = append(chunks, chunkOf(s))
+	}
+	if anyMapped {
+		chunks = append(chunks, chunk{weight: -1, rules: []dataplane.BackendSwitchingRule{{Name: mapRule}}})
+	}
+	sort.SliceStable(chunks, func(i, j int) bool { return chunks[i].weight > chunks[j].weight })
 	for _, c := range chunks {
 		fe.ACLs = append(fe.ACLs, c.acls...)
 		fe.HTTPRequestRules = append(fe.HTTPRequestRules, c.requests...)
@@ -337,7 +343,6 @@ func httpFrontend(services []*service, cfg Config) *Frontend {
 	reindexACLs(fe.ACLs)
 	reindexHTTPRequest(fe.HTTPRequestRules)
 	reindexSwitching(fe.SwitchingRules)
-	return fe
 }
 
 // vhostChunk is one service's :80 rules, in marathon-lb's emission order
@@ -404,23 +409,6 @@ func vhostChunk(s *service) chunk {
 // chunks routed on the SNI, exact and case-sensitive as in marathon-lb
 // (§6.3, §6.6). A service's SSL_CERT is not added here.
 func httpsFrontend(services []*service, cfg Config) *Frontend {
-	var chunks []chunk
-	mapped := false
-	for _, s := range services {
-		if s.mode != "http" || len(s.lbl.VHosts) == 0 {
-			continue
-		}
-		if cfg.HaproxyMap && mappedOn443(s) {
-			mapped = true
-			continue
-		}
-		chunks = append(chunks, sniChunk(s))
-	}
-	if mapped {
-		chunks = append(chunks, chunk{weight: -1, rules: []dataplane.BackendSwitchingRule{
-			{Name: "%[ssl_fc_sni,lower,map(" + cfg.DomainMapFile + ")]"}}})
-	}
-	sort.SliceStable(chunks, func(i, j int) bool { return chunks[i].weight > chunks[j].weight })
 	bind := bindFor(cfg.HTTPSBindAddr, cfg.HTTPSPort)
 	bind.SSL = true
 	if len(cfg.SSLCerts) == 1 {
@@ -432,16 +420,12 @@ func httpsFrontend(services []*service, cfg Config) *Frontend {
 		Frontend: dataplane.Frontend{Name: HTTPSFrontend, From: cfg.DefaultsName, Mode: "http", Description: ownerDescription("")},
 		Binds:    []dataplane.Bind{bind},
 	}
-	for _, c := range chunks {
-		fe.ACLs = append(fe.ACLs, c.acls...)
-		fe.HTTPRequestRules = append(fe.HTTPRequestRules, c.requests...)
-		fe.SwitchingRules = append(fe.SwitchingRules, c.rules...)
-	}
-	reindexACLs(fe.ACLs)
-	reindexHTTPRequest(fe.HTTPRequestRules)
-	reindexSwitching(fe.SwitchingRules)
+	addChunks(fe, services, cfg, mappedOn443, sniMapRule(cfg), sniChunk)
 	return fe
 }
+
+// sniMapRule is the :443 map catch-all (--haproxy-map).
+func sniMapRule(cfg Config) string { return "%[ssl_fc_sni,lower,map(" + cfg.DomainMapFile + ")]" }
 
 // sniChunk is one service's :443 rules (§6.3): per host, [auth ACL, auth
 // rule] and a use_backend on `{ ssl_fc_sni H }`, after the path ACL.
