@@ -31,8 +31,15 @@ func backendFor(s *service, cfg Config) (*Backend, error) {
 		},
 	}
 	out := &Backend{AppID: s.appID}
-	vars := templateVars(s)
+	var vars map[string]string // built for the first override only
 	override := func(name string, apply func()) error {
+		if _, ok := s.lbl.Templates[name]; !ok {
+			apply()
+			return nil
+		}
+		if vars == nil {
+			vars = templateVars(s)
+		}
 		ds, ok, err := overrideDirectives(s, name, vars)
 		if err != nil {
 			return err
