@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,7 +38,10 @@ func main() {
 	sizes := flag.String("apps", "100,1000", "app counts to measure (5 tasks each)")
 	events := flag.Int("events", 30, "task events per strategy and size")
 	initialBudget := flag.Duration("initial-budget", 4*time.Minute, "skip a size whose initial sync takes longer")
+	only := flag.String("strategies", "runtime,transaction,full-commit", "strategies to measure, comma-separated")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured events to this file")
 	flag.Parse()
+	profile = *cpuProfile
 
 	if _, err := stack.FindDataplaneAPI(); err != nil {
 		fmt.Println("SKIP: dataplaneapi not found")
@@ -49,11 +54,14 @@ func main() {
 			fmt.Fprintf(os.Stderr, "-apps %q: %v\n", f, err)
 			os.Exit(1)
 		}
-		if err := measure(n, *events, *initialBudget); err != nil {
+		if err := measure(n, *events, *initialBudget, strings.Split(*only, ",")); err != nil {
 			fmt.Printf("%-7d error: %v\n", n, err)
 		}
 	}
 }
+
+// profile is -cpuprofile (the events only, not the initial sync).
+var profile string
 
 // apps is a Marathon stand-in the benchmark mutates directly, so that the
 // measured time starts at the event, not at a simulated deployment.
@@ -61,7 +69,7 @@ type apps struct{ list []marathon.App }
 
 func (a *apps) Apps(context.Context) ([]marathon.App, error) { return a.list, nil }
 
-func measure(n, events int, budget time.Duration) error {
+func measure(n, events int, budget time.Duration, only []string) error {
 	dir, err := os.MkdirTemp("", "mdp-bench-")
 	if err != nil {
 		return err
@@ -144,7 +152,21 @@ func measure(n, events int, budget time.Duration) error {
 			return fmt.Errorf("warm-up: %w", err)
 		}
 	}
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	for _, s := range strategies {
+		if !slices.Contains(only, s.name) {
+			continue
+		}
 		before, err := reloadCount(ctx, dc)
 		if err != nil {
 			return err

@@ -50,6 +50,10 @@ type Syncer struct {
 	health map[string]bool
 	// creating is set while Sync runs: missing map files are created.
 	creating bool
+	// cleanedAt is the last transaction cleanup; failed, whether the last
+	// pass failed.
+	cleanedAt time.Time
+	failed    bool
 }
 
 // applyMaps writes the --haproxy-map entries after the configuration.
@@ -121,24 +125,29 @@ func (s *Syncer) Plan(ctx context.Context) (Result, error) {
 }
 
 // Sync plans and applies, re-planning when another writer got in between.
-func (s *Syncer) Sync(ctx context.Context) (Result, error) {
+func (s *Syncer) Sync(ctx context.Context) (r Result, err error) {
 	attempts := s.MaxAttempts
 	if attempts <= 0 {
 		attempts = 3
 	}
-	var r Result
-	var err error
 	// Sync may create the map files Plan only looks for.
 	s.creating = true
 	defer func() { s.creating = false }()
 	// Failed and outdated transactions (ours from a crash, or anyone's)
-	// stay listed until deleted; clearing them is cheap and keeps the API's
-	// transaction directory from growing.
-	if n, err := s.API.CleanupTransactions(ctx); err != nil {
-		s.log().Warn("could not clean up failed or outdated transactions", zap.Error(err))
-	} else if n > 0 {
-		s.log().Info("deleted failed or outdated transactions", zap.Int("count", n))
+	// stay listed until deleted; clearing them keeps the API's transaction
+	// directory from growing. Once a minute, and after a failed pass, is
+	// enough: it is a request on the path of every event otherwise.
+	if s.cleanedAt.IsZero() || s.failed || time.Since(s.cleanedAt) > time.Minute {
+		if n, err := s.API.CleanupTransactions(ctx); err != nil {
+			s.log().Warn("could not clean up failed or outdated transactions", zap.Error(err))
+		} else {
+			s.cleanedAt = time.Now()
+			if n > 0 {
+				s.log().Info("deleted failed or outdated transactions", zap.Int("count", n))
+			}
+		}
 	}
+	defer func() { s.failed = err != nil }()
 	for i := 1; i <= attempts; i++ {
 		start := time.Now()
 		r, err = s.Plan(ctx)
