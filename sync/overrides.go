@@ -448,22 +448,12 @@ func httpRequestRule(a []string) (dataplane.HTTPRequestRule, error) {
 	}
 	r.Type = args[0]
 	rest := args[1:]
+	if isHeaderAction(r.Type) {
+		var err error
+		r.HdrName, r.HdrFormat, r.HdrMatch, err = headerAction("http-request", r.Type, rest)
+		return r, err
+	}
 	switch r.Type {
-	case "set-header", "add-header":
-		if len(rest) < 2 {
-			return r, fmt.Errorf("want http-request %s <name> <format>", r.Type)
-		}
-		r.HdrName, r.HdrFormat = rest[0], strings.Join(rest[1:], " ")
-	case "del-header":
-		if len(rest) != 1 {
-			return r, errors.New("want http-request del-header <name>")
-		}
-		r.HdrName = rest[0]
-	case "replace-header":
-		if len(rest) != 3 {
-			return r, errors.New("want http-request replace-header <name> <regex> <format>")
-		}
-		r.HdrName, r.HdrMatch, r.HdrFormat = rest[0], rest[1], rest[2]
 	case "replace-path":
 		if len(rest) != 2 {
 			return r, errors.New("want http-request replace-path <regex> <format>")
@@ -518,27 +508,37 @@ func httpResponseRule(a []string) (dataplane.HTTPResponseRule, error) {
 		return r, errors.New("http-response needs an action")
 	}
 	r.Type = args[0]
-	rest := args[1:]
-	switch r.Type {
-	case "set-header", "add-header":
-		if len(rest) < 2 {
-			return r, fmt.Errorf("want http-response %s <name> <format>", r.Type)
-		}
-		r.HdrName, r.HdrFormat = rest[0], strings.Join(rest[1:], " ")
-	case "del-header":
-		if len(rest) != 1 {
-			return r, errors.New("want http-response del-header <name>")
-		}
-		r.HdrName = rest[0]
-	case "replace-header":
-		if len(rest) != 3 {
-			return r, errors.New("want http-response replace-header <name> <regex> <format>")
-		}
-		r.HdrName, r.HdrMatch, r.HdrFormat = rest[0], rest[1], rest[2]
-	default:
+	if !isHeaderAction(r.Type) {
 		return r, fmt.Errorf("unsupported http-response action %q", r.Type)
 	}
-	return r, nil
+	var err error
+	r.HdrName, r.HdrFormat, r.HdrMatch, err = headerAction("http-response", r.Type, args[1:])
+	return r, err
+}
+
+func isHeaderAction(t string) bool {
+	return t == "set-header" || t == "add-header" || t == "del-header" || t == "replace-header"
+}
+
+// headerAction reads the arguments of a header action, shared by
+// http-request and http-response.
+func headerAction(kw, typ string, rest []string) (name, format, match string, err error) {
+	switch typ {
+	case "set-header", "add-header":
+		if len(rest) < 2 {
+			return "", "", "", fmt.Errorf("want %s %s <name> <format>", kw, typ)
+		}
+		return rest[0], strings.Join(rest[1:], " "), "", nil
+	case "del-header":
+		if len(rest) != 1 {
+			return "", "", "", fmt.Errorf("want %s del-header <name>", kw)
+		}
+		return rest[0], "", "", nil
+	}
+	if len(rest) != 3 {
+		return "", "", "", fmt.Errorf("want %s replace-header <name> <regex> <format>", kw)
+	}
+	return rest[0], rest[2], rest[1], nil
 }
 
 func tcpRequestRule(a []string) (dataplane.TCPRequestRule, error) {
