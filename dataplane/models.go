@@ -112,6 +112,10 @@ type Frontend struct {
 	DefaultBackend string      `json:"default_backend,omitempty"`
 	Maxconn        *int64      `json:"maxconn,omitempty"`
 	Forwardfor     *Forwardfor `json:"forwardfor,omitempty"`
+	// ClientTimeout is timeout client in milliseconds.
+	ClientTimeout *int64 `json:"client_timeout,omitempty"`
+	Httplog       bool   `json:"httplog,omitempty"`
+	Tcplog        bool   `json:"tcplog,omitempty"`
 }
 
 // Bind is models.Bind.

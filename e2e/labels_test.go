@@ -134,6 +134,9 @@ func TestLabelParity(t *testing.T) {
 		app("/badauth", 1, map[string]string{"HAPROXY_0_VHOST": "bad.example.com", "HAPROXY_0_AUTH": "only-realm"}),
 		app("/srvtmpl", 2, map[string]string{"HAPROXY_0_VHOST": "srvtmpl.example.com", "HAPROXY_0_STICKY": "true",
 			"HAPROXY_0_BACKEND_SERVER_OPTIONS": "  server {serverName} {host_ipv4}:{port} id {serverId}{cookieOptions}{healthCheckOptions} maxconn 100 weight 7\n"}),
+		app("/fehead", 1, map[string]string{
+			"HAPROXY_0_FRONTEND_HEAD":         "frontend {backend}\n  bind {bindAddr}:{servicePort}\n  mode {mode}\n  option tcplog\n  timeout client 1h\n",
+			"HAPROXY_0_FRONTEND_BACKEND_GLUE": "  acl blocked src 10.9.0.0/16\n  tcp-request content reject if blocked\n  use_backend {backend}\n"}),
 		app("/tmpl", 1, map[string]string{"HAPROXY_0_VHOST": "tmpl.example.com",
 			"HAPROXY_0_BACKEND_HTTP_OPTIONS": "  option forwardfor\n  http-request set-header X-Shop from-template\n  http-response set-header X-Template yes\n"}),
 	)
@@ -243,6 +246,11 @@ func TestLabelParity(t *testing.T) {
 		// slim (max sessions) 100 and weight 7 on both servers.
 		if n := strings.Count(string(out), ",100,7"); n != 2 {
 			t.Fatalf("servers of srvtmpl: %q", out)
+		}
+	})
+	t.Run("FRONTEND_HEAD and FRONTEND_BACKEND_GLUE templates on a service port", func(t *testing.T) {
+		if line, err := tcpBanner(servicePort(t, s, "/fehead")); err != nil || !strings.Contains(line, "app=/fehead ") {
+			t.Fatalf("banner %q %v", line, err)
 		}
 	})
 	t.Run("ssl cert on the service port", func(t *testing.T) {

@@ -128,6 +128,9 @@ type Port struct {
 	// BindOptions are HAPROXY_{n}_BIND_OPTIONS, parsed into known bind
 	// keywords (nothing is passed through as raw text).
 	BindOptions BindOptions
+	// BindOptionsText is the label's text, the {bindOptions} placeholder
+	// of FRONTEND_HEAD.
+	BindOptionsText string
 	// NetworkAllowed lists the IPs and CIDRs allowed to reach the backend
 	// (HAPROXY_{n}_BACKEND_NETWORK_ALLOWED_ACL); empty means everyone.
 	NetworkAllowed []string
@@ -375,7 +378,7 @@ func applyPortLabel(p *Port, suffix, value string) error {
 		if err != nil {
 			return err
 		}
-		p.BindOptions = o
+		p.BindOptions, p.BindOptionsText = o, strings.TrimSpace(value)
 	case SuffixNetworkAllowedACL:
 		nets := strings.Fields(value)
 		if len(nets) == 0 {

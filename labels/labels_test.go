@@ -45,6 +45,7 @@ func TestParsePortLabels(t *testing.T) {
 		{"bind options", map[string]string{"HAPROXY_0_BIND_OPTIONS": " accept-proxy alpn h2,http/1.1  maxconn 10 crt /c.pem ssl-min-ver TLSv1.2 verify none"}, Options{},
 			func(p *Port) {
 				p.BindOptions = BindOptions{AcceptProxy: true, Alpn: "h2,http/1.1", Maxconn: 10, Crt: []string{"/c.pem"}, SSLMinVer: "TLSv1.2", Verify: "none"}
+				p.BindOptionsText = "accept-proxy alpn h2,http/1.1  maxconn 10 crt /c.pem ssl-min-ver TLSv1.2 verify none"
 			}},
 		{"empty bind options", map[string]string{"HAPROXY_0_BIND_OPTIONS": "  "}, Options{}, func(p *Port) {}},
 		{"network allowed", map[string]string{"HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL": "10.0.0.0/8  192.168.1.1 ::1 fd00::/8"}, Options{},

@@ -53,6 +53,7 @@ var LabelReference = []RefEntry{
 const (
 	hereBackend  = "structured backend objects; overridable per port (HAPROXY_{n}_<NAME>), translated directive by directive"
 	hereServer   = "structured server fields; overridable per port, one `server` line keeping the name and address (options: backup, check, check-ssl, cookie, disabled, fall, id, inter, maxconn, port, rise, send-proxy, send-proxy-v2, ssl, verify, weight)"
+	hereFrontend = "structured service frontend; overridable per port: name, bind port, mode and backend stay (bind options, option httplog|tcplog, timeout client, maxconn, acl, http-request, tcp-request)"
 	hereBuiltIn  = "built in as structured objects; an override is rejected until translated (issue #5)"
 	hereGlobal   = "the base haproxy.cfg the Data Plane API manages (deployments/haproxy.cfg); not read from the environment yet (issue #5)"
 	hereDead     = "never emitted by marathon-lb; an override is rejected"
@@ -72,8 +73,8 @@ var TemplateReference = []RefEntry{
 	{"BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS", "P", "check inter {healthCheckIntervalSeconds}s fall {healthCheckFalls}{healthCheckPortOptions}", hereServer},
 	{"BACKEND_STICKY_OPTIONS", "P", "cookie mesosphere_server_id insert indirect nocache", hereBackend},
 	{"BACKEND_TCP_HEALTHCHECK_OPTIONS", "P", "(empty)", hereBackend},
-	{"FRONTEND_BACKEND_GLUE", "P", "use_backend {backend}", hereBuiltIn + " (default_backend)"},
-	{"FRONTEND_HEAD", "P", "frontend {backend} / bind {bindAddr}:{servicePort}{sslCert}{bindOptions} / mode {mode}", hereBuiltIn},
+	{"FRONTEND_BACKEND_GLUE", "P", "use_backend {backend}", hereFrontend + " (default_backend, or conditional use_backend of its own backend)"},
+	{"FRONTEND_HEAD", "P", "frontend {backend} / bind {bindAddr}:{servicePort}{sslCert}{bindOptions} / mode {mode}", hereFrontend},
 	{"HEAD", "G", "global, defaults and listen stats (§5.4)", hereGlobal},
 	{"HTTPS_FRONTEND_ACL", "P", "use_backend {backend} if { ssl_fc_sni {hostname} }", hereBuiltIn},
 	{"HTTPS_FRONTEND_ACL_ONLY_WITH_PATH", "P", "acl path_{backend} path_beg {path}", hereBuiltIn},

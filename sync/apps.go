@@ -171,7 +171,11 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 		if err != nil {
 			return nil, []error{err}, warns, skipped
 		}
-		s.built = be
+		fe, err := serviceFrontend(s, cfg)
+		if err != nil {
+			return nil, []error{err}, warns, skipped
+		}
+		s.built, s.builtFrontend = be, fe
 		svcs = append(svcs, s)
 	}
 	return svcs, nil, warns, skipped

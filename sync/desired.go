@@ -154,7 +154,8 @@ type service struct {
 	servers       []serverSpec
 	// built is the service's backend, built with buildApp so that a
 	// template error rejects the app before anything else is decided.
-	built *Backend
+	built         *Backend
+	builtFrontend *Frontend
 }
 
 type serverSpec struct {
@@ -246,7 +247,7 @@ func BuildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 
 	for _, s := range services {
 		b.State.Backends[s.backend] = s.built
-		b.State.Frontends[s.backend] = serviceFrontend(s, cfg)
+		b.State.Frontends[s.backend] = s.builtFrontend
 		if s.lbl.Auth != nil {
 			b.State.Userlists[userlistName(s.backend)] = userlistFor(s)
 		}

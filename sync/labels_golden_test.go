@@ -75,6 +75,11 @@ func TestLabelsToModelsGolden(t *testing.T) {
 		{"tmpl_server_check", map[string]string{"HAPROXY_1_BACKEND_HEALTHCHECK_PORT_INDEX": "0",
 			"HAPROXY_1_BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS": "  check inter {healthCheckIntervalSeconds}s fall {healthCheckFalls} rise 3{healthCheckPortOptions}\n"}, true, true},
 		{"tmpl_server_rename", map[string]string{"HAPROXY_0_BACKEND_SERVER_OPTIONS": "  server web1 {host_ipv4}:{port}\n"}, false, false},
+		{"tmpl_frontend_head", map[string]string{"HAPROXY_0_BIND_OPTIONS": "accept-proxy",
+			"HAPROXY_0_FRONTEND_HEAD": "\nfrontend {backend}\n  bind {bindAddr}:{servicePort}{sslCert}{bindOptions}\n  mode {mode}\n  option tcplog\n  timeout client 1h\n  tcp-request inspect-delay 1s\n"}, false, false},
+		{"tmpl_frontend_glue", map[string]string{
+			"HAPROXY_0_FRONTEND_BACKEND_GLUE": "  acl blocked src 10.9.0.0/16\n  tcp-request content reject if blocked\n  use_backend {backend}\n"}, false, false},
+		{"tmpl_frontend_other_port", map[string]string{"HAPROXY_0_FRONTEND_HEAD": "frontend {backend}\n  bind *:8080\n  mode {mode}\n"}, false, false},
 		{"tmpl_mode_mismatch", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_BACKEND_HEAD": "backend {backend}\n  mode tcp\n"}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

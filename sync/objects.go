@@ -255,27 +255,65 @@ func networkAllowed(s *service, out *Backend) {
 
 // serviceFrontend is the per-service frontend (§6.8); `default_backend`
 // is the structured form of marathon-lb's unconditional `use_backend`.
-func serviceFrontend(s *service, cfg Config) *Frontend {
+// FRONTEND_HEAD and FRONTEND_BACKEND_GLUE overrides are translated
+// directive by directive.
+func serviceFrontend(s *service, cfg Config) (*Frontend, error) {
 	addr := s.lbl.BindAddr
 	if addr == "" {
 		addr = cfg.DefaultBindAddr
 	}
-	return &Frontend{
+	fe := &Frontend{
 		AppID: s.appID,
 		Frontend: dataplane.Frontend{
 			Name: s.backend, From: cfg.DefaultsName, Mode: s.mode,
 			Description: ownerDescription(s.appID), DefaultBackend: s.backend,
 		},
-		Binds: []dataplane.Bind{serviceBind(s, addr)},
+		Binds: []dataplane.Bind{bindFromOptions(addr, s.bindPort, serviceCerts(s.lbl), s.lbl.BindOptions)},
 	}
+	if text, ok := s.lbl.Templates["FRONTEND_HEAD"]; ok {
+		sslCert := ""
+		if s.lbl.SSLCert != "" {
+			sslCert = " ssl crt " + s.lbl.SSLCert
+		}
+		bindOpts := ""
+		if v := s.lbl.BindOptionsText; v != "" {
+			bindOpts = " " + v
+		}
+		vars := map[string]string{"backend": s.backend, "bindAddr": addr, "servicePort": strconv.Itoa(s.bindPort), "mode": s.mode,
+			"sslCert": sslCert, "bindOptions": bindOpts}
+		ds, _, err := overrideDirectives(s, "FRONTEND_HEAD", vars)
+		if err != nil {
+			return nil, err
+		}
+		fe.Binds = nil
+		if err := applyFrontendDirectives(ds, s, fe); err != nil {
+			return nil, templateError(s.appID, s.index, "FRONTEND_HEAD", text, fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+		}
+		if len(fe.Binds) != 1 {
+			return nil, templateError(s.appID, s.index, "FRONTEND_HEAD", text, fmt.Errorf("%w: want exactly one bind on port %d", labels.ErrInvalidValue, s.bindPort))
+		}
+	}
+	if text, ok := s.lbl.Templates["FRONTEND_BACKEND_GLUE"]; ok {
+		ds, _, err := overrideDirectives(s, "FRONTEND_BACKEND_GLUE", map[string]string{"backend": s.backend})
+		if err != nil {
+			return nil, err
+		}
+		fe.Frontend.DefaultBackend = ""
+		if err := applyFrontendDirectives(ds, s, fe); err != nil {
+			return nil, templateError(s.appID, s.index, "FRONTEND_BACKEND_GLUE", text, fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+		}
+	}
+	reindexACLs(fe.ACLs)
+	reindexHTTPRequest(fe.HTTPRequestRules)
+	reindexTCPRequest(fe.TCPRequestRules)
+	reindexSwitching(fe.SwitchingRules)
+	return fe, nil
 }
 
-// serviceBind is the service-port bind: `bind <addr>:<port>[ ssl crt
-// <SSL_CERT>][ <BIND_OPTIONS>]`, every option a structured field.
-func serviceBind(s *service, addr string) dataplane.Bind {
-	b := bindFor(addr, s.bindPort)
-	o := s.lbl.BindOptions
-	certs := serviceCerts(s.lbl)
+// bindFromOptions is a service-port bind: `bind <addr>:<port>[ ssl crt
+// <cert>][ <options>]`, every option a structured field.
+func bindFromOptions(addr string, port int, certs []string, o labels.BindOptions) dataplane.Bind {
+	b := bindFor(addr, port)
 	if len(certs) > 0 {
 		b.SSL, b.SSLCertificate = true, certs[0] // more than one is rejected by buildApp
 	}

@@ -3,6 +3,7 @@ package sync
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ var backendTemplates = map[string]bool{
 	"BACKEND_HEAD": true, "BACKEND_HTTP_OPTIONS": true, "BACKEND_HSTS_OPTIONS": true,
 	"BACKEND_STICKY_OPTIONS": true, "BACKEND_HTTP_HEALTHCHECK_OPTIONS": true, "BACKEND_TCP_HEALTHCHECK_OPTIONS": true,
 	"BACKEND_SERVER_OPTIONS": true, "BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS": true, "BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS": true,
+	"FRONTEND_HEAD": true, "FRONTEND_BACKEND_GLUE": true,
 }
 
 // Server template defaults (§5.2 rows 7-9).
@@ -557,4 +559,115 @@ func tcpRequestRule(a []string) (dataplane.TCPRequestRule, error) {
 		return r, errors.New("supported: tcp-request content accept|reject [if|unless cond], tcp-request inspect-delay <time>")
 	}
 	return r, nil
+}
+
+// applyFrontendDirectives translates FRONTEND_HEAD and FRONTEND_BACKEND_GLUE
+// directives into the service frontend. The name, the bind port, the mode
+// and the backend stay the service's: they are what the rest of the
+// configuration and the conflict checks rely on.
+func applyFrontendDirectives(ds []templates.Directive, s *service, fe *Frontend) error {
+	for _, d := range ds {
+		if err := applyFrontendDirective(d, s, fe); err != nil {
+			return fmt.Errorf("line %d %q: %w", d.Line, d.String(), err)
+		}
+	}
+	return nil
+}
+
+func applyFrontendDirective(d templates.Directive, s *service, fe *Frontend) error {
+	a := d.Args
+	switch d.Keyword {
+	case "frontend":
+		if len(a) != 1 || a[0] != s.backend {
+			return fmt.Errorf("the frontend must keep its name %s", s.backend)
+		}
+	case "bind":
+		if len(a) == 0 {
+			return errors.New("bind needs an address")
+		}
+		host, port, err := net.SplitHostPort(a[0])
+		if err != nil || port != strconv.Itoa(s.bindPort) {
+			return fmt.Errorf("the bind must stay on port %d", s.bindPort)
+		}
+		if host == "" {
+			host = "*"
+		}
+		if host != "*" && net.ParseIP(host) == nil {
+			return fmt.Errorf("bind address %q is not an IP address or *", host)
+		}
+		o, err := labels.ParseBindOptions(strings.Join(a[1:], " "))
+		if err != nil {
+			return err
+		}
+		if len(o.Crt) > 1 {
+			return errors.New("one certificate per service-port bind")
+		}
+		fe.Binds = append(fe.Binds, bindFromOptions(host, s.bindPort, o.Crt, o))
+	case "mode":
+		if len(a) != 1 || a[0] != s.mode {
+			return fmt.Errorf("the mode must stay %s (set HAPROXY_%d_MODE)", s.mode, s.index)
+		}
+	case "use_backend", "default_backend":
+		args, cond, test := splitCond(a)
+		if len(args) != 1 || args[0] != s.backend {
+			return fmt.Errorf("a service frontend may only name its own backend %s", s.backend)
+		}
+		if cond == "" {
+			fe.Frontend.DefaultBackend = s.backend
+		} else if d.Keyword == "use_backend" {
+			fe.SwitchingRules = append(fe.SwitchingRules, dataplane.BackendSwitchingRule{Name: s.backend, Cond: cond, CondTest: test})
+		} else {
+			return errors.New("default_backend takes no condition")
+		}
+	case "option":
+		if len(a) != 1 {
+			return errors.New("supported: option httplog, option tcplog")
+		}
+		switch a[0] {
+		case "httplog":
+			fe.Frontend.Httplog = true
+		case "tcplog":
+			fe.Frontend.Tcplog = true
+		default:
+			return fmt.Errorf("unsupported frontend option %q (supported: httplog, tcplog)", a[0])
+		}
+	case "timeout":
+		if len(a) != 2 || a[0] != "client" {
+			return errors.New("supported: timeout client <time>")
+		}
+		ms, err := haproxyMillis(a[1])
+		if err != nil {
+			return err
+		}
+		fe.Frontend.ClientTimeout = dataplane.Int64(ms)
+	case "maxconn":
+		if len(a) != 1 {
+			return errors.New("want maxconn <n>")
+		}
+		n, err := strconv.ParseInt(a[0], 10, 64)
+		if err != nil || n < 1 {
+			return errors.New("want maxconn <n>")
+		}
+		fe.Frontend.Maxconn = dataplane.Int64(n)
+	case "acl":
+		if len(a) < 2 {
+			return errors.New("want acl <name> <criterion> [values]")
+		}
+		fe.ACLs = append(fe.ACLs, dataplane.ACL{ACLName: a[0], Criterion: a[1], Value: strings.Join(a[2:], " ")})
+	case "http-request":
+		r, err := httpRequestRule(a)
+		if err != nil {
+			return err
+		}
+		fe.HTTPRequestRules = append(fe.HTTPRequestRules, r)
+	case "tcp-request":
+		r, err := tcpRequestRule(a)
+		if err != nil {
+			return err
+		}
+		fe.TCPRequestRules = append(fe.TCPRequestRules, r)
+	default:
+		return fmt.Errorf("unsupported directive %q in a frontend template (supported: frontend, bind, mode, use_backend, default_backend, option, timeout, maxconn, acl, http-request, tcp-request)", d.Keyword)
+	}
+	return nil
 }
