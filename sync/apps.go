@@ -84,6 +84,9 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 	}
 
 	parsed, errs := labels.Parse(app.ID, app.Labels, len(ports), labels.Options{StrictMode: cfg.StrictMode})
+	for i := range parsed.Ports {
+		withGlobalTemplates(&parsed.Ports[i], cfg.Templates)
+	}
 	errs = append(errs, combinedLabelErrors(app, parsed)...)
 	for _, p := range parsed.Ports {
 		errs = append(errs, checkTemplates(app.ID, p)...)

@@ -35,6 +35,10 @@ type Config struct {
 	SSLCerts []string
 	// SSLCertList is a crt-list file naming SSLCerts, for more than one.
 	SSLCertList string
+	// Templates are global template overrides by name ($HAPROXY_<NAME> or
+	// --templates-dir/HAPROXY_<NAME>): they apply to every service that
+	// has no HAPROXY_{n}_<NAME> label of its own (see ValidateTemplates).
+	Templates map[string]string
 	// GroupHTTPSByVhost is --group-https-by-vhost: :443 splits TLS by SNI
 	// (tcp) into one TLS frontend per vhost, with the vhost's certificates.
 	GroupHTTPSByVhost bool

@@ -259,3 +259,29 @@ func TestGroupHTTPSByVhostGolden(t *testing.T) {
 	}
 	checkGolden(t, filepath.Join("testdata", "vhosts_grouped.golden"), append(out, '\n'))
 }
+
+// TestGlobalTemplatesApplyUnlessThePortOverrides: $HAPROXY_<NAME> applies to
+// every service, and a HAPROXY_{n}_<NAME> label wins (§5.1).
+func TestGlobalTemplatesApplyUnlessThePortOverrides(t *testing.T) {
+	cfg := testConfig()
+	cfg.Groups = []string{"*"}
+	cfg.Templates = map[string]string{"BACKEND_HTTP_OPTIONS": "  http-request set-header X-LB global\n"}
+	mk := func(id string, port int, lbls map[string]string) marathon.App {
+		l := map[string]string{"HAPROXY_0_VHOST": id[1:] + ".example.com"}
+		for k, v := range lbls {
+			l[k] = v
+		}
+		return marathon.App{ID: id, Labels: l, PortDefinitions: []marathon.PortDefinition{{Port: port}},
+			Tasks: []marathon.Task{{ID: id + ".1", Host: "127.0.0.1", Ports: []int{31000 + port%1000}, State: marathon.TaskRunning}}}
+	}
+	b := BuildDesired([]marathon.App{
+		mk("/a", 10001, nil),
+		mk("/b", 10002, map[string]string{"HAPROXY_0_BACKEND_HTTP_OPTIONS": "  http-request set-header X-LB own\n"}),
+	}, cfg, fakeResolver{}, Existing{})
+	for backend, want := range map[string]string{"a_10001": "global", "b_10002": "own"} {
+		rules := b.State.Backends[backend].HTTPRequestRules
+		if len(rules) != 1 || rules[0].HdrFormat != want {
+			t.Errorf("%s: rules %+v, want X-LB %s", backend, rules, want)
+		}
+	}
+}

@@ -17,7 +17,7 @@ import (
 // Backend templates a HAPROXY_{n}_<NAME> label can override now (§5.2). The
 // other template labels are rejected with a clear error until they are
 // translated too.
-var backendTemplates = map[string]bool{
+var translatedTemplates = map[string]bool{
 	"BACKEND_HEAD": true, "BACKEND_HTTP_OPTIONS": true, "BACKEND_HSTS_OPTIONS": true,
 	"BACKEND_STICKY_OPTIONS": true, "BACKEND_HTTP_HEALTHCHECK_OPTIONS": true, "BACKEND_TCP_HEALTHCHECK_OPTIONS": true,
 	"BACKEND_SERVER_OPTIONS": true, "BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS": true, "BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS": true,
@@ -214,12 +214,12 @@ func checkTemplates(appID string, p labels.Port) []error {
 	sort.Strings(names)
 	for _, n := range names {
 		switch {
-		case backendTemplates[n]:
+		case translatedTemplates[n]:
 		case strings.HasPrefix(n, "MAP_"):
 			// marathon-lb accepted these and never read them (§4.3).
 		default:
 			errs = append(errs, templateError(appID, p.Index, n, p.Templates[n],
-				fmt.Errorf("%w: overriding template %s is not supported yet (supported: %s)", labels.ErrInvalidValue, n, strings.Join(sortedKeys(backendTemplates), ", "))))
+				fmt.Errorf("%w: overriding template %s is not supported yet (supported: %s)", labels.ErrInvalidValue, n, strings.Join(sortedKeys(translatedTemplates), ", "))))
 		}
 	}
 	return errs
@@ -670,4 +670,40 @@ func applyFrontendDirective(d templates.Directive, s *service, fe *Frontend) err
 		return fmt.Errorf("unsupported directive %q in a frontend template (supported: frontend, bind, mode, use_backend, default_backend, option, timeout, maxconn, acl, http-request, tcp-request)", d.Keyword)
 	}
 	return nil
+}
+
+// withGlobalTemplates adds the global overrides a port does not override
+// itself (§5.1: the per-port label wins).
+func withGlobalTemplates(p *labels.Port, global map[string]string) {
+	if len(global) == 0 {
+		return
+	}
+	merged := make(map[string]string, len(p.Templates)+len(global))
+	for n, t := range global {
+		merged[n] = t
+	}
+	for n, t := range p.Templates {
+		merged[n] = t
+	}
+	p.Templates = merged
+}
+
+// ValidateTemplates checks global template overrides at startup: a name
+// that is not a template, or a template not translated yet, is an error
+// (it would otherwise reject every app, or be silently ignored).
+func ValidateTemplates(global map[string]string) error {
+	var errs []error
+	for _, n := range sortedKeys(global) {
+		switch {
+		case translatedTemplates[n]:
+			// Placeholders are checked per service; quoting errors now.
+			if _, err := templates.Parse(global[n]); err != nil {
+				errs = append(errs, fmt.Errorf("HAPROXY_%s: %w", n, err))
+			}
+		case strings.HasPrefix(n, "MAP_"):
+		default:
+			errs = append(errs, fmt.Errorf("HAPROXY_%s: overriding this template is not supported yet (supported: %s)", n, strings.Join(sortedKeys(translatedTemplates), ", ")))
+		}
+	}
+	return errors.Join(errs...)
 }
