@@ -21,10 +21,10 @@ type RefEntry struct {
 // LabelReference lists the 8 app-level and 20 per-port behaviour labels.
 var LabelReference = []RefEntry{
 	{"HAPROXY_GROUP", "app", "none", "groups matched against --group; `*` matches every app"},
-	{"HAPROXY_DEPLOYMENT_GROUP", "app", "none", "blue/green pairing (issue #6)"},
-	{"HAPROXY_DEPLOYMENT_STARTED_AT", "app", "none", "blue/green: which colour is new (issue #6)"},
-	{"HAPROXY_DEPLOYMENT_TARGET_INSTANCES", "app", "none", "blue/green (issue #6)"},
-	{"HAPROXY_DEPLOYMENT_NEW_INSTANCES", "app", "none", "blue/green traffic split (issue #6)"},
+	{"HAPROXY_DEPLOYMENT_GROUP", "app", "none", "the apps of group G become one app /G: one backend with both colours' servers, the replaced old ones disabled (§3.2); the zdd command is issue #6"},
+	{"HAPROXY_DEPLOYMENT_STARTED_AT", "app", "none", "which colour is old (the earlier one)"},
+	{"HAPROXY_DEPLOYMENT_TARGET_INSTANCES", "app", "none", "the target size of a traffic split"},
+	{"HAPROXY_DEPLOYMENT_NEW_INSTANCES", "app", "none", "marks a traffic split (the target is then required)"},
 	{"HAPROXY_DEPLOYMENT_ALT_PORT", "app", "none", "blue/green alternate service port (issue #6)"},
 	{"HAPROXY_DEPLOYMENT_COLOUR", "app", "none", "blue/green colour (issue #6)"},
 	{"HAPROXY_APP_ID", "app", "none", "written by zdd, read by nothing"},

@@ -29,7 +29,7 @@ var excludedStates = map[string]bool{
 }
 
 // buildApp turns one app into its services (§3.1 step 4–6).
-func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigner, existing Existing, health map[string]bool) ([]*service, []error, []string, []SkippedService) {
+func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigner, existing Existing, health map[string]bool, draining map[string]bool) ([]*service, []error, []string, []SkippedService) {
 	var warns []string
 	var skipped []SkippedService
 	skip := func(n int, why string) {
@@ -41,6 +41,7 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 	type taskAddr struct {
 		host, ip string
 		ports    []int
+		draining bool
 	}
 	var tasks []taskAddr
 	var unroutable []string
@@ -69,7 +70,7 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 			unroutable = append(unroutable, err.Error())
 			continue
 		}
-		tasks = append(tasks, taskAddr{host: t.Host, ip: ip, ports: tports})
+		tasks = append(tasks, taskAddr{host: t.Host, ip: ip, ports: tports, draining: draining[t.ID]})
 	}
 
 	if len(ports) == 0 && mode == netContainer && assigner.enabled() && len(tasks) > 0 {
@@ -137,7 +138,7 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 			if n >= len(t.ports) {
 				continue
 			}
-			spec := serverSpec{host: t.host, ip: t.ip, port: t.ports[n]}
+			spec := serverSpec{host: t.host, ip: t.ip, port: t.ports[n], draining: t.draining}
 			if checkIdx != nil {
 				// The check goes to the same task's port k, or to the
 				// server's own port when the task has no port k.

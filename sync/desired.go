@@ -168,6 +168,9 @@ type serverSpec struct {
 	// checkPort is the health-check port when
 	// HAPROXY_{n}_BACKEND_HEALTHCHECK_PORT_INDEX sets one (0: none).
 	checkPort int
+	// draining marks an old blue/green task the new ones replace: its
+	// server is disabled (§3.2).
+	draining bool
 }
 
 // Existing is what HAProxy already runs that the desired state depends on.
@@ -202,6 +205,10 @@ func BuildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 	b := Build{State: NewState(), Rejected: map[string][]error{}, AppCount: len(apps), Health: map[string]bool{}}
 	assigner := newPortAssigner(cfg.MinServPortIPPerTask, cfg.MaxServPortIPPerTask)
 
+	apps, draining, groupErrs := mergeDeploymentGroups(apps, cfg.HealthCheck)
+	for g, errs := range groupErrs {
+		b.Rejected[g] = errs
+	}
 	var perApp [][]*service
 	for i := range apps {
 		app := &apps[i]
@@ -209,7 +216,7 @@ func BuildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 			b.Skipped = append(b.Skipped, SkippedService{AppID: app.ID, PortIndex: -1, Reason: "the app is this load balancer (FRAMEWORK_NAME)"})
 			continue
 		}
-		svcs, errs, warns, skipped := buildApp(app, cfg, res, assigner, existing, b.Health)
+		svcs, errs, warns, skipped := buildApp(app, cfg, res, assigner, existing, b.Health, draining)
 		b.Warnings = append(b.Warnings, warns...)
 		b.Skipped = append(b.Skipped, skipped...)
 		if len(errs) > 0 {

@@ -131,6 +131,9 @@ func backendFor(s *service, cfg Config) (*Backend, error) {
 			srv.Check = "enabled"
 			srv.Cookie = stickyCookie(name)
 		}
+		if sv.draining {
+			srv.Maintenance = "enabled" // `disabled`: a blue/green task being replaced
+		}
 		if hasServerTemplates(s) {
 			var err error
 			if srv, err = serverFromTemplates(s, sv, name, id, httpCheck); err != nil {

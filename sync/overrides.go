@@ -72,7 +72,7 @@ func serverFromTemplates(s *service, sv serverSpec, name string, id int64, httpC
 		cookie = " check cookie " + stickyCookie(name)
 	}
 	for k, v := range map[string]string{"serverName": name, "host": sv.host, "host_ipv4": sv.ip, "port": strconv.Itoa(sv.port),
-		"serverId": strconv.FormatInt(id, 10), "cookieOptions": cookie, "healthCheckOptions": checkOpts, "otherOptions": ""} {
+		"serverId": strconv.FormatInt(id, 10), "cookieOptions": cookie, "healthCheckOptions": checkOpts, "otherOptions": otherOptions(sv)} {
 		vars[k] = v
 	}
 	const tmplName = "BACKEND_SERVER_OPTIONS"
@@ -706,4 +706,12 @@ func ValidateTemplates(global map[string]string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// otherOptions is {otherOptions}: " disabled" for a draining blue/green task.
+func otherOptions(sv serverSpec) string {
+	if sv.draining {
+		return " disabled"
+	}
+	return ""
 }
