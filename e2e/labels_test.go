@@ -137,6 +137,8 @@ func TestLabelParity(t *testing.T) {
 		app("/fehead", 1, map[string]string{
 			"HAPROXY_0_FRONTEND_HEAD":         "frontend {backend}\n  bind {bindAddr}:{servicePort}\n  mode {mode}\n  option tcplog\n  timeout client 1h\n",
 			"HAPROXY_0_FRONTEND_BACKEND_GLUE": "  acl blocked src 10.9.0.0/16\n  tcp-request content reject if blocked\n  use_backend {backend}\n"}),
+		app("/feacl", 1, map[string]string{"HAPROXY_0_VHOST": "feacl.example.com",
+			"HAPROXY_0_HTTP_FRONTEND_ACL": "  acl host_{cleanedUpHostname} hdr_beg(host) -i {hostname}\n  http-request set-header X-Via template if host_{cleanedUpHostname}\n  use_backend {backend} if host_{cleanedUpHostname}\n"}),
 		app("/tmpl", 1, map[string]string{"HAPROXY_0_VHOST": "tmpl.example.com",
 			"HAPROXY_0_BACKEND_HTTP_OPTIONS": "  option forwardfor\n  http-request set-header X-Shop from-template\n  http-response set-header X-Template yes\n"}),
 	)
@@ -251,6 +253,13 @@ func TestLabelParity(t *testing.T) {
 	t.Run("FRONTEND_HEAD and FRONTEND_BACKEND_GLUE templates on a service port", func(t *testing.T) {
 		if line, err := tcpBanner(servicePort(t, s, "/fehead")); err != nil || !strings.Contains(line, "app=/fehead ") {
 			t.Fatalf("banner %q %v", line, err)
+		}
+	})
+	t.Run("an HTTP_FRONTEND_ACL template routes on :80", func(t *testing.T) {
+		// hdr_beg: a Host with a port matches, unlike the default hdr().
+		a := send(t, web+"/header?name=X-Via", host("feacl.example.com:80"))
+		if a.code != 200 || !strings.Contains(a.body, "app=/feacl ") || !strings.Contains(a.body, "X-Via=template") {
+			t.Fatalf("%d %q", a.code, a.body)
 		}
 	})
 	t.Run("ssl cert on the service port", func(t *testing.T) {

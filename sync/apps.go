@@ -179,6 +179,9 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 		if err != nil {
 			return nil, []error{err}, warns, skipped
 		}
+		if err := checkFrontendTemplates(s); err != nil {
+			return nil, []error{err}, warns, skipped
+		}
 		s.built, s.builtFrontend = be, fe
 		svcs = append(svcs, s)
 	}

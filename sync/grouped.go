@@ -59,7 +59,9 @@ func groupedHTTPS(services []*service, cfg Config, st *State) []string {
 			Frontend: dataplane.Frontend{Name: name, From: cfg.DefaultsName, Mode: "http", Description: ownerDescription("")},
 			Binds:    []dataplane.Bind{bind},
 		}
-		addChunks(fe, perHost[h], cfg, mappedOn443, sniMapRule(cfg), func(s *service) chunk { return sniChunkFor(s, []string{h}) })
+		addChunks(fe, perHost[h], cfg, mappedOn443, sniMapRule(cfg), func(s *service) chunk {
+			return frontendChunk(s, sniPieces(s, []string{h}), func() chunk { return sniChunkFor(s, []string{h}) })
+		})
 		st.Frontends[name] = fe
 	}
 	reindexTCPRequest(splitter.TCPRequestRules)

@@ -2,9 +2,12 @@ package sync
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
+	"reflect"
 	"testing"
 
+	"github.com/marathon-dataplane/marathon-dataplane/labels"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 )
 
@@ -69,7 +72,13 @@ func TestLabelsToModelsGolden(t *testing.T) {
 		{"tmpl_unsupported_directive", map[string]string{"HAPROXY_0_VHOST": "shop.example.com",
 			"HAPROXY_0_BACKEND_HTTP_OPTIONS": "  option forwardfor\n  stick-table type ip size 1m\n"}, false, false},
 		{"tmpl_unknown_placeholder", map[string]string{"HAPROXY_0_BACKEND_HEAD": "backend {backend}\n  balance {algorithm}\n"}, false, false},
-		{"tmpl_unsupported_template", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_HTTP_FRONTEND_ACL": "  acl host_{cleanedUpHostname} hdr(host) -i {hostname}\n"}, false, false},
+		{"tmpl_unsupported_template", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_USERLIST_HEAD": "userlist user_{backend}\n  user admin password x\n"}, false, false},
+		{"tmpl_http_frontend_acl", map[string]string{"HAPROXY_0_VHOST": "shop.example.com",
+			"HAPROXY_0_HTTP_FRONTEND_ACL": "  acl host_{cleanedUpHostname} hdr_beg(host) -i {hostname}\n  http-request set-header X-Via-Template 1 if host_{cleanedUpHostname}\n  use_backend {backend} if host_{cleanedUpHostname}\n"}, false, false},
+		{"tmpl_https_frontend_acl", map[string]string{"HAPROXY_0_VHOST": "shop.example.com",
+			"HAPROXY_0_HTTPS_FRONTEND_ACL": "  use_backend {backend} if {{ ssl_fc_sni -i {hostname} }}\n"}, false, false},
+		{"tmpl_frontend_acl_other_backend", map[string]string{"HAPROXY_0_VHOST": "shop.example.com",
+			"HAPROXY_0_HTTP_FRONTEND_ACL": "  acl host_{cleanedUpHostname} hdr(host) -i {hostname}\n  use_backend other_10000 if host_{cleanedUpHostname}\n"}, false, false},
 		{"tmpl_server_options", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_STICKY": "true",
 			"HAPROXY_0_BACKEND_SERVER_OPTIONS": "  server {serverName} {host_ipv4}:{port} id {serverId}{cookieOptions}{healthCheckOptions}{otherOptions} maxconn 200 weight 5\n"}, false, false},
 		{"tmpl_server_check", map[string]string{"HAPROXY_1_BACKEND_HEALTHCHECK_PORT_INDEX": "0",
@@ -122,5 +131,41 @@ func TestLabelsToModelsGolden(t *testing.T) {
 			}
 			checkGolden(t, filepath.Join("testdata", "labels", tc.name+".golden"), append(out, '\n'))
 		})
+	}
+}
+
+// TestFrontendTemplateDefaultsMatchTheBuiltInChunks: marathon-lb's default
+// routing templates, read and translated, give exactly the chunks built in
+// code for every combination of hosts, PATH, AUTH and REDIRECT_TO_HTTPS.
+func TestFrontendTemplateDefaultsMatchTheBuiltInChunks(t *testing.T) {
+	for _, hosts := range [][]string{{"a.example.com"}, {"a.example.com", "b.example.com"}} {
+		for _, path := range []string{"", "/cart"} {
+			for _, auth := range []bool{false, true} {
+				for _, redirect := range []bool{false, true} {
+					s := &service{appID: "/shop", backend: "shop_10100", mode: "http"}
+					s.lbl.VHosts, s.lbl.Path, s.lbl.RedirectToHTTPS = hosts, path, redirect
+					if auth {
+						s.lbl.Auth = &labels.Auth{Realm: "shop", User: "u", PasswordHash: "h"}
+					}
+					name := fmt.Sprintf("hosts=%d path=%q auth=%v redirect=%v", len(hosts), path, auth, redirect)
+					for _, tc := range []struct {
+						port   string
+						pieces []piece
+						want   chunk
+					}{
+						{":80", vhostPieces(s), vhostChunk(s)},
+						{":443", sniPieces(s, hosts), sniChunk(s)},
+					} {
+						got, err := chunkFromTemplates(s, tc.pieces)
+						if err != nil {
+							t.Fatalf("%s %s: %v", name, tc.port, err)
+						}
+						if !reflect.DeepEqual(got, tc.want) {
+							t.Errorf("%s %s:\ntemplates %+v\nbuilt in  %+v", name, tc.port, got, tc.want)
+						}
+					}
+				}
+			}
+		}
 	}
 }

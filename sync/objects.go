@@ -358,7 +358,8 @@ func httpFrontend(services []*service, cfg Config) *Frontend {
 		Frontend: dataplane.Frontend{Name: HTTPFrontend, From: cfg.DefaultsName, Mode: "http", Description: ownerDescription("")},
 		Binds:    []dataplane.Bind{bindFor(cfg.HTTPBindAddr, cfg.HTTPPort)},
 	}
-	addChunks(fe, services, cfg, mappedOn80, "%[req.hdr(host),lower,regsub(:.*$,,),map("+cfg.DomainMapFile+")]", vhostChunk)
+	addChunks(fe, services, cfg, mappedOn80, "%[req.hdr(host),lower,regsub(:.*$,,),map("+cfg.DomainMapFile+")]",
+		func(s *service) chunk { return frontendChunk(s, vhostPieces(s), func() chunk { return vhostChunk(s) }) })
 	return fe
 }
 
@@ -468,7 +469,10 @@ func httpsFrontend(services []*service, cfg Config) *Frontend {
 		Frontend: dataplane.Frontend{Name: HTTPSFrontend, From: cfg.DefaultsName, Mode: "http", Description: ownerDescription("")},
 		Binds:    []dataplane.Bind{bind},
 	}
-	addChunks(fe, services, cfg, mappedOn443, sniMapRule(cfg), sniChunk)
+	addChunks(fe, services, cfg, mappedOn443, sniMapRule(cfg),
+		func(s *service) chunk {
+			return frontendChunk(s, sniPieces(s, s.lbl.VHosts), func() chunk { return sniChunk(s) })
+		})
 	return fe
 }
 

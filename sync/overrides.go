@@ -22,6 +22,14 @@ var translatedTemplates = map[string]bool{
 	"BACKEND_STICKY_OPTIONS": true, "BACKEND_HTTP_HEALTHCHECK_OPTIONS": true, "BACKEND_TCP_HEALTHCHECK_OPTIONS": true,
 	"BACKEND_SERVER_OPTIONS": true, "BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS": true, "BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS": true,
 	"FRONTEND_HEAD": true, "FRONTEND_BACKEND_GLUE": true,
+	// The shared-frontend routing templates (frontend_templates.go).
+	"HTTP_FRONTEND_ACL": true, "HTTP_FRONTEND_ACL_ONLY": true, "HTTP_FRONTEND_ACL_ONLY_WITH_PATH": true,
+	"HTTP_FRONTEND_ACL_ONLY_WITH_PATH_AND_AUTH": true, "HTTP_FRONTEND_ACL_WITH_AUTH": true, "HTTP_FRONTEND_ACL_WITH_AUTH_AND_PATH": true,
+	"HTTP_FRONTEND_ACL_WITH_PATH": true, "HTTP_FRONTEND_ROUTING_ONLY": true, "HTTP_FRONTEND_ROUTING_ONLY_WITH_AUTH": true,
+	"HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH": true, "HTTP_FRONTEND_ROUTING_ONLY_WITH_PATH_AND_AUTH": true,
+	"BACKEND_REDIRECT_HTTP_TO_HTTPS": true, "BACKEND_REDIRECT_HTTP_TO_HTTPS_WITH_PATH": true,
+	"HTTPS_FRONTEND_ACL": true, "HTTPS_FRONTEND_ACL_ONLY_WITH_PATH": true, "HTTPS_FRONTEND_ACL_WITH_AUTH": true,
+	"HTTPS_FRONTEND_ACL_WITH_AUTH_AND_PATH": true, "HTTPS_FRONTEND_ACL_WITH_PATH": true,
 }
 
 // Server template defaults (§5.2 rows 7-9).
@@ -482,6 +490,14 @@ func httpRequestRule(a []string) (dataplane.HTTPRequestRule, error) {
 				continue
 			}
 			return r, fmt.Errorf("unsupported redirect option %q", rest[i])
+		}
+	case "auth":
+		switch {
+		case len(rest) == 0:
+		case len(rest) == 2 && rest[0] == "realm":
+			r.AuthRealm = rest[1]
+		default:
+			return r, errors.New("want http-request auth [realm <realm>]")
 		}
 	case "allow":
 		if len(rest) != 0 {
