@@ -91,10 +91,10 @@ var TemplateReference = []RefEntry{
 	{"HTTPS_GROUPED_VHOST_FRONTEND_ACL", "G", "use_backend {backend} if { req_ssl_sni -i {host} }", "built in (--group-https-by-vhost)"},
 	{"HTTPS_GROUPED_VHOST_FRONTEND_HEAD", "G", "frontend {name} / mode http / bind abns@{name} accept-proxy ssl {sslCerts}{bindOpts}", "built in (--group-https-by-vhost)"},
 	{"HTTP_BACKEND_ACL_ALLOW_DENY", "G", "http-request allow if network_allowed / http-request deny", "built in (BACKEND_NETWORK_ALLOWED_ACL)"},
-	{"HTTP_BACKEND_NETWORK_ALLOWED_ACL", "P", "acl network_allowed src {network_allowed}", hereBuiltIn},
-	{"HTTP_BACKEND_PROXYPASS_GLUE", "P", "http-request set-header Host {hostname} / reqirep \"^([^ :]*)\\ {proxypath}/?(.*)\" \"\\1\\ /\\2\"", hereBuiltIn + " (replace-path)"},
+	{"HTTP_BACKEND_NETWORK_ALLOWED_ACL", "P", "acl network_allowed src {network_allowed}", hereBackend + " (filled once per network)"},
+	{"HTTP_BACKEND_PROXYPASS_GLUE", "P", "http-request set-header Host {hostname} / reqirep \"^([^ :]*)\\ {proxypath}/?(.*)\" \"\\1\\ /\\2\"", hereBackend + " (reqirep/rspirep are refused with the rule to write instead)"},
 	{"HTTP_BACKEND_REDIR", "P (label)", "acl is_root path -i / / acl is_domain hdr(host) -i {hostname} / redirect code 301 location {redirpath} if is_domain is_root", "the label is the redirect path, as in marathon-lb"},
-	{"HTTP_BACKEND_REVPROXY_GLUE", "P", "acl hdr_location res.hdr(Location) -m found / rspirep \"^Location: (https?://{hostname}(:[0-9]+)?)?(/.*)\" \"Location:   {rootpath}\" if hdr_location", hereBuiltIn + " (http-response replace-header)"},
+	{"HTTP_BACKEND_REVPROXY_GLUE", "P", "acl hdr_location res.hdr(Location) -m found / rspirep \"^Location: (https?://{hostname}(:[0-9]+)?)?(/.*)\" \"Location:   {rootpath}\" if hdr_location", hereBackend + " (reqirep/rspirep are refused with the rule to write instead)"},
 	{"HTTP_FRONTEND_ACL", "P", "acl host_{cleanedUpHostname} hdr(host) -i {hostname} / use_backend {backend} if host_{cleanedUpHostname}", hereRouting},
 	{"HTTP_FRONTEND_ACL_ONLY", "P", "acl host_{cleanedUpHostname} hdr(host) -i {hostname}", hereRouting},
 	{"HTTP_FRONTEND_ACL_ONLY_WITH_PATH", "P", "acl path_{backend} path_beg {path}", hereRouting},
@@ -114,7 +114,7 @@ var TemplateReference = []RefEntry{
 	{"MAP_HTTP_FRONTEND_ACL_ONLY", "G", "as MAP_HTTP_FRONTEND_ACL", hereMapLabel},
 	{"MAP_HTTP_FRONTEND_APPID_ACL", "G", "use_backend %[req.hdr(x-marathon-app-id),lower,map({haproxy_dir}/app2backend.map)]", hereMapLabel},
 	{"TCP_BACKEND_ACL_ALLOW_DENY", "G", "tcp-request content accept if network_allowed / tcp-request content reject", "built in (BACKEND_NETWORK_ALLOWED_ACL)"},
-	{"TCP_BACKEND_NETWORK_ALLOWED_ACL", "P", "acl network_allowed src {network_allowed}", hereBuiltIn},
+	{"TCP_BACKEND_NETWORK_ALLOWED_ACL", "P", "acl network_allowed src {network_allowed}", hereBackend + " (filled once per network)"},
 	{"USERLIST_HEAD", "P", "userlist user_{backend} / user {user} password {passwd}", hereBuiltIn + " (userlists and users)"},
 }
 

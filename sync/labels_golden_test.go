@@ -89,6 +89,12 @@ func TestLabelsToModelsGolden(t *testing.T) {
 		{"tmpl_frontend_glue", map[string]string{
 			"HAPROXY_0_FRONTEND_BACKEND_GLUE": "  acl blocked src 10.9.0.0/16\n  tcp-request content reject if blocked\n  use_backend {backend}\n"}, false, false},
 		{"tmpl_frontend_other_port", map[string]string{"HAPROXY_0_FRONTEND_HEAD": "frontend {backend}\n  bind *:8080\n  mode {mode}\n"}, false, false},
+		{"tmpl_proxypass_glue", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH": "/shop",
+			"HAPROXY_0_HTTP_BACKEND_PROXYPASS_GLUE": "  http-request set-header Host {hostname}\n  http-request replace-path ^{proxypath}(/.*) \\\\1\n"}, false, false},
+		{"tmpl_proxypass_reqirep", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_HTTP_BACKEND_PROXYPASS_PATH": "/shop",
+			"HAPROXY_0_HTTP_BACKEND_PROXYPASS_GLUE": "  http-request set-header Host {hostname}\n  reqirep  \"^([^ :]*)\\\\ {proxypath}/?(.*)\" \"\\\\1\\\\ /\\\\2\"\n"}, false, false},
+		{"tmpl_network_acl", map[string]string{"HAPROXY_0_BACKEND_NETWORK_ALLOWED_ACL": "10.0.0.0/8 192.168.0.0/16",
+			"HAPROXY_0_TCP_BACKEND_NETWORK_ALLOWED_ACL": "  acl network_allowed src {network_allowed}\n  acl network_allowed dst {network_allowed}\n"}, false, false},
 		{"tmpl_mode_mismatch", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_BACKEND_HEAD": "backend {backend}\n  mode tcp\n"}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

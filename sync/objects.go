@@ -72,7 +72,9 @@ func backendFor(s *service, cfg Config) (*Backend, error) {
 			return nil, err
 		}
 	}
-	networkAllowed(s, out)
+	if err := networkAllowed(s, &be, out); err != nil {
+		return nil, err
+	}
 	if s.lbl.Sticky {
 		// BACKEND_STICKY_OPTIONS: cookie mesosphere_server_id insert indirect nocache.
 		if err := override("BACKEND_STICKY_OPTIONS", func() {
@@ -148,7 +150,8 @@ func backendFor(s *service, cfg Config) (*Backend, error) {
 
 // templateVars are the placeholders of the backend templates (§5.2, §7.2).
 func templateVars(s *service) map[string]string {
-	v := map[string]string{"backend": s.backend, "balance": s.lbl.Balance.String(), "mode": s.mode}
+	v := map[string]string{"backend": s.backend, "balance": s.lbl.Balance.String(), "mode": s.mode,
+		"hostname": strings.Join(s.lbl.VHosts, ","), "proxypath": s.lbl.ProxyPassPath, "rootpath": s.lbl.RevProxyPath}
 	if hc := s.hc; hc != nil {
 		path := hc.Path
 		if path == "" {
@@ -211,19 +214,27 @@ func httpBackendRules(s *service, be *dataplane.Backend, out *Backend, override 
 		// and one optional "/" are removed, case-insensitively. The prefix
 		// is quoted: a regex fragment in a label must not be able to
 		// break the configuration of every app.
-		if vhost != "" {
+		if err := override("HTTP_BACKEND_PROXYPASS_GLUE", func() {
+			if vhost != "" {
+				out.HTTPRequestRules = append(out.HTTPRequestRules,
+					dataplane.HTTPRequestRule{Type: "set-header", HdrName: "Host", HdrFormat: vhost})
+			}
 			out.HTTPRequestRules = append(out.HTTPRequestRules,
-				dataplane.HTTPRequestRule{Type: "set-header", HdrName: "Host", HdrFormat: vhost})
+				dataplane.HTTPRequestRule{Type: "replace-path", PathMatch: "(?i)^" + regexp.QuoteMeta(p) + "/?(.*)", PathFmt: "/\\1"})
+		}); err != nil {
+			return err
 		}
-		out.HTTPRequestRules = append(out.HTTPRequestRules,
-			dataplane.HTTPRequestRule{Type: "replace-path", PathMatch: "(?i)^" + regexp.QuoteMeta(p) + "/?(.*)", PathFmt: "/\\1"})
 	}
 	if root := s.lbl.RevProxyPath; root != "" {
 		// rspirep "^Location: (https?://<H>(:[0-9]+)?)?(/.*)" "Location:   <root>"
-		out.ACLs = append(out.ACLs, dataplane.ACL{ACLName: "hdr_location", Criterion: "res.hdr(Location)", Value: "-m found"})
-		out.HTTPResponseRules = append(out.HTTPResponseRules, dataplane.HTTPResponseRule{
-			Type: "replace-header", HdrName: "Location", HdrMatch: "^(https?://" + regexp.QuoteMeta(vhost) + "(:[0-9]+)?)?(/.*)",
-			HdrFormat: root, Cond: "if", CondTest: "hdr_location"})
+		if err := override("HTTP_BACKEND_REVPROXY_GLUE", func() {
+			out.ACLs = append(out.ACLs, dataplane.ACL{ACLName: "hdr_location", Criterion: "res.hdr(Location)", Value: "-m found"})
+			out.HTTPResponseRules = append(out.HTTPResponseRules, dataplane.HTTPResponseRule{
+				Type: "replace-header", HdrName: "Location", HdrMatch: "^(https?://" + regexp.QuoteMeta(vhost) + "(:[0-9]+)?)?(/.*)",
+				HdrFormat: root, Cond: "if", CondTest: "hdr_location"})
+		}); err != nil {
+			return err
+		}
 	}
 	if redir := s.lbl.HTTPRedirect; redir != "" && vhost != "" {
 		out.ACLs = append(out.ACLs,
@@ -238,22 +249,40 @@ func httpBackendRules(s *service, be *dataplane.Backend, out *Backend, override 
 
 // networkAllowed adds BACKEND_NETWORK_ALLOWED_ACL: one `acl network_allowed
 // src <net>` per entry, then allow/deny (http) or accept/reject (tcp).
-func networkAllowed(s *service, out *Backend) {
+func networkAllowed(s *service, be *dataplane.Backend, out *Backend) error {
 	if len(s.lbl.NetworkAllowed) == 0 {
-		return
+		return nil
+	}
+	name := "TCP_BACKEND_NETWORK_ALLOWED_ACL"
+	if s.mode == "http" {
+		name = "HTTP_BACKEND_NETWORK_ALLOWED_ACL"
 	}
 	for _, n := range s.lbl.NetworkAllowed {
-		out.ACLs = append(out.ACLs, dataplane.ACL{ACLName: "network_allowed", Criterion: "src", Value: n})
+		if _, ok := s.lbl.Templates[name]; !ok {
+			out.ACLs = append(out.ACLs, dataplane.ACL{ACLName: "network_allowed", Criterion: "src", Value: n})
+			continue
+		}
+		// The template is filled once per network ({network_allowed}).
+		vars := templateVars(s)
+		vars["network_allowed"] = n
+		ds, _, err := overrideDirectives(s, name, vars)
+		if err != nil {
+			return err
+		}
+		if err := applyBackendDirectives(ds, be, out); err != nil {
+			return templateError(s.appID, s.index, name, s.lbl.Templates[name], fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+		}
 	}
 	if s.mode == "http" {
 		out.HTTPRequestRules = append(out.HTTPRequestRules,
 			dataplane.HTTPRequestRule{Type: "allow", Cond: "if", CondTest: "network_allowed"},
 			dataplane.HTTPRequestRule{Type: "deny"})
-		return
+		return nil
 	}
 	out.TCPRequestRules = append(out.TCPRequestRules,
 		dataplane.TCPRequestRule{Type: "content", Action: "accept", Cond: "if", CondTest: "network_allowed"},
 		dataplane.TCPRequestRule{Type: "content", Action: "reject"})
+	return nil
 }
 
 // serviceFrontend is the per-service frontend (§6.8); `default_backend`

@@ -22,6 +22,8 @@ var translatedTemplates = map[string]bool{
 	"BACKEND_STICKY_OPTIONS": true, "BACKEND_HTTP_HEALTHCHECK_OPTIONS": true, "BACKEND_TCP_HEALTHCHECK_OPTIONS": true,
 	"BACKEND_SERVER_OPTIONS": true, "BACKEND_SERVER_HTTP_HEALTHCHECK_OPTIONS": true, "BACKEND_SERVER_TCP_HEALTHCHECK_OPTIONS": true,
 	"FRONTEND_HEAD": true, "FRONTEND_BACKEND_GLUE": true,
+	"HTTP_BACKEND_PROXYPASS_GLUE": true, "HTTP_BACKEND_REVPROXY_GLUE": true,
+	"HTTP_BACKEND_NETWORK_ALLOWED_ACL": true, "TCP_BACKEND_NETWORK_ALLOWED_ACL": true,
 	// The shared-frontend routing templates (frontend_templates.go).
 	"HTTP_FRONTEND_ACL": true, "HTTP_FRONTEND_ACL_ONLY": true, "HTTP_FRONTEND_ACL_ONLY_WITH_PATH": true,
 	"HTTP_FRONTEND_ACL_ONLY_WITH_PATH_AND_AUTH": true, "HTTP_FRONTEND_ACL_WITH_AUTH": true, "HTTP_FRONTEND_ACL_WITH_AUTH_AND_PATH": true,
@@ -319,6 +321,8 @@ func applyBackendDirective(d templates.Directive, be *dataplane.Backend, out *Ba
 			return err
 		}
 		out.TCPRequestRules = append(out.TCPRequestRules, r)
+	case "reqirep", "reqrep", "rspirep", "rsprep", "reqadd", "reqdel", "rspdel":
+		return fmt.Errorf("%s was removed in HAProxy 2.1; write the http-request or http-response rule instead (replace-path, replace-uri, replace-header, set-header, del-header)", d.Keyword)
 	default:
 		return fmt.Errorf("unsupported directive %q in a backend template (supported: %s)", d.Keyword, strings.Join(sortedKeys(SupportedDirectives), ", "))
 	}
