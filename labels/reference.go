@@ -102,7 +102,7 @@ var TemplateReference = []RefEntry{
 	{"HTTP_FRONTEND_ACL_WITH_AUTH", "P", "host acl, auth acl, http-request auth realm \"{realm}\" if host_X !auth_X, use_backend", hereRouting},
 	{"HTTP_FRONTEND_ACL_WITH_AUTH_AND_PATH", "P", "host, auth and path acls; auth rule and use_backend with host_X path_B", hereRouting},
 	{"HTTP_FRONTEND_ACL_WITH_PATH", "P", "host acl, path acl, use_backend {backend} if host_X path_B", hereRouting},
-	{"HTTP_FRONTEND_APPID_ACL", "P", "acl app_{cleanedUpAppId} hdr(x-marathon-app-id) -i {appId} / use_backend {backend} if app_…", hereBuiltIn},
+	{"HTTP_FRONTEND_APPID_ACL", "P", "acl app_{cleanedUpAppId} hdr(x-marathon-app-id) -i {appId} / use_backend {backend} if app_…", hereRouting},
 	{"HTTP_FRONTEND_APPID_HEAD", "G", "frontend marathon_http_appid_in / bind *:9091 / mode http", "built in (--appid-bind)"},
 	{"HTTP_FRONTEND_HEAD", "G", "frontend marathon_http_in / bind *:80 / mode http", "built in (--http-bind)"},
 	{"HTTP_FRONTEND_ROUTING_ONLY", "P", "use_backend {backend} if host_{cleanedUpHostname}", hereRouting},
@@ -115,7 +115,7 @@ var TemplateReference = []RefEntry{
 	{"MAP_HTTP_FRONTEND_APPID_ACL", "G", "use_backend %[req.hdr(x-marathon-app-id),lower,map({haproxy_dir}/app2backend.map)]", hereMapLabel},
 	{"TCP_BACKEND_ACL_ALLOW_DENY", "G", "tcp-request content accept if network_allowed / tcp-request content reject", "built in (BACKEND_NETWORK_ALLOWED_ACL)"},
 	{"TCP_BACKEND_NETWORK_ALLOWED_ACL", "P", "acl network_allowed src {network_allowed}", hereBackend + " (filled once per network)"},
-	{"USERLIST_HEAD", "P", "userlist user_{backend} / user {user} password {passwd}", hereBuiltIn + " (userlists and users)"},
+	{"USERLIST_HEAD", "P", "userlist user_{backend} / user {user} password {passwd}", "userlist and users; overridable per port (userlist user_{backend}, user <name> password|insecure-password <password>, several users allowed)"},
 }
 
 // Reference renders both lists as Markdown: `marathon-dataplane --longhelp`

@@ -182,6 +182,14 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 		if err := checkFrontendTemplates(s); err != nil {
 			return nil, []error{err}, warns, skipped
 		}
+		if _, _, err := appIDChunk(s); err != nil {
+			return nil, []error{err}, warns, skipped
+		}
+		if s.lbl.Auth != nil {
+			if s.userlist, err = userlistFor(s); err != nil {
+				return nil, []error{err}, warns, skipped
+			}
+		}
 		s.built, s.builtFrontend = be, fe
 		svcs = append(svcs, s)
 	}

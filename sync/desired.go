@@ -160,6 +160,7 @@ type service struct {
 	// template error rejects the app before anything else is decided.
 	built         *Backend
 	builtFrontend *Frontend
+	userlist      *Userlist // HAPROXY_{n}_AUTH
 }
 
 type serverSpec struct {
@@ -259,8 +260,8 @@ func BuildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 	for _, s := range services {
 		b.State.Backends[s.backend] = s.built
 		b.State.Frontends[s.backend] = s.builtFrontend
-		if s.lbl.Auth != nil {
-			b.State.Userlists[userlistName(s.backend)] = userlistFor(s)
+		if s.userlist != nil {
+			b.State.Userlists[userlistName(s.backend)] = s.userlist
 		}
 		b.Services = append(b.Services, ServiceInfo{
 			AppID: s.appID, PortIndex: s.index, ServicePort: s.bindPort, Backend: s.backend,

@@ -20,6 +20,7 @@ type labelGolden struct {
 	Userlists     map[string]*Userlist `json:"userlists,omitempty"`
 	HTTPFrontend  *Frontend            `json:"marathon_http_in"`
 	HTTPSFrontend *Frontend            `json:"marathon_https_in"`
+	AppIDFrontend *Frontend            `json:"marathon_http_appid_in"`
 	Rejected      []string             `json:"rejected,omitempty"`
 }
 
@@ -72,7 +73,10 @@ func TestLabelsToModelsGolden(t *testing.T) {
 		{"tmpl_unsupported_directive", map[string]string{"HAPROXY_0_VHOST": "shop.example.com",
 			"HAPROXY_0_BACKEND_HTTP_OPTIONS": "  option forwardfor\n  stick-table type ip size 1m\n"}, false, false},
 		{"tmpl_unknown_placeholder", map[string]string{"HAPROXY_0_BACKEND_HEAD": "backend {backend}\n  balance {algorithm}\n"}, false, false},
-		{"tmpl_unsupported_template", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_USERLIST_HEAD": "userlist user_{backend}\n  user admin password x\n"}, false, false},
+		{"tmpl_userlist", map[string]string{"HAPROXY_0_VHOST": "shop.example.com", "HAPROXY_0_AUTH": "shop:admin:$6$salt$hash",
+			"HAPROXY_0_USERLIST_HEAD": "userlist user_{backend}\n  user {user} password {passwd}\n  user ops insecure-password letmein\n"}, false, false},
+		{"tmpl_appid", map[string]string{"HAPROXY_0_VHOST": "shop.example.com",
+			"HAPROXY_0_HTTP_FRONTEND_APPID_ACL": "  acl app_{cleanedUpAppId} hdr(x-marathon-app-id) -i {appId} /store\n  use_backend {backend} if app_{cleanedUpAppId}\n"}, false, false},
 		{"tmpl_http_frontend_acl", map[string]string{"HAPROXY_0_VHOST": "shop.example.com",
 			"HAPROXY_0_HTTP_FRONTEND_ACL": "  acl host_{cleanedUpHostname} hdr_beg(host) -i {hostname}\n  http-request set-header X-Via-Template 1 if host_{cleanedUpHostname}\n  use_backend {backend} if host_{cleanedUpHostname}\n"}, false, false},
 		{"tmpl_https_frontend_acl", map[string]string{"HAPROXY_0_VHOST": "shop.example.com",
@@ -127,7 +131,8 @@ func TestLabelsToModelsGolden(t *testing.T) {
 			}
 			name := BackendName("/shop", 10100+port)
 			g := labelGolden{Backend: b.State.Backends[name], Frontend: b.State.Frontends[name],
-				Userlists: b.State.Userlists, HTTPFrontend: b.State.Frontends[HTTPFrontend], HTTPSFrontend: b.State.Frontends[HTTPSFrontend]}
+				Userlists: b.State.Userlists, HTTPFrontend: b.State.Frontends[HTTPFrontend], HTTPSFrontend: b.State.Frontends[HTTPSFrontend],
+				AppIDFrontend: b.State.Frontends[AppIDFrontend]}
 			for _, e := range b.Rejected["/shop"] {
 				g.Rejected = append(g.Rejected, e.Error())
 			}

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"sort"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
 	"github.com/marathon-dataplane/marathon-dataplane/labels"
+	"github.com/marathon-dataplane/marathon-dataplane/templates"
 )
 
 // httpCheckProtocols are the Marathon checks that become `option httpchk`
@@ -547,9 +549,39 @@ func concat(lists ...[]dataplane.ACL) []dataplane.ACL {
 }
 
 // userlistFor is the userlist of a service with HAPROXY_{n}_AUTH.
-func userlistFor(s *service) *Userlist {
+func userlistFor(s *service) (*Userlist, error) {
 	a := s.lbl.Auth
-	return &Userlist{AppID: s.appID, Users: []dataplane.User{{Username: a.User, Password: a.PasswordHash, SecurePassword: true}}}
+	ul := &Userlist{AppID: s.appID, Users: []dataplane.User{{Username: a.User, Password: a.PasswordHash, SecurePassword: true}}}
+	const name = "USERLIST_HEAD"
+	text, ok := s.lbl.Templates[name]
+	if !ok {
+		return ul, nil
+	}
+	bad := func(err error) (*Userlist, error) {
+		return nil, templateError(s.appID, s.index, name, text, fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+	}
+	filled, err := templates.Fill(text, map[string]string{"backend": s.backend, "user": a.User, "passwd": a.PasswordHash})
+	if err != nil {
+		return bad(err)
+	}
+	ds, err := templates.Parse(filled)
+	if err != nil {
+		return bad(err)
+	}
+	ul.Users = nil
+	for _, d := range ds {
+		switch {
+		case d.Keyword == "userlist" && len(d.Args) == 1 && d.Args[0] == userlistName(s.backend):
+		case d.Keyword == "user" && len(d.Args) == 3 && (d.Args[1] == "password" || d.Args[1] == "insecure-password"):
+			ul.Users = append(ul.Users, dataplane.User{Username: d.Args[0], Password: d.Args[2], SecurePassword: d.Args[1] == "password"})
+		default:
+			return bad(fmt.Errorf("line %d %q: supported: userlist %s, user <name> password|insecure-password <password>", d.Line, d.String(), userlistName(s.backend)))
+		}
+	}
+	if len(ul.Users) == 0 {
+		return bad(errors.New("the userlist has no user"))
+	}
+	return ul, nil
 }
 
 // appIDFrontend builds marathon_http_appid_in: the first http-mode service
@@ -568,6 +600,13 @@ func appIDFrontend(services []*service, cfg Config) *Frontend {
 		if cfg.HaproxyMap {
 			continue // an app2backend.map entry instead
 		}
+		if c, ok, err := appIDChunk(s); ok && err == nil {
+			// HTTP_FRONTEND_APPID_ACL override (checked in buildApp).
+			fe.ACLs = append(fe.ACLs, c.acls...)
+			fe.HTTPRequestRules = append(fe.HTTPRequestRules, c.requests...)
+			fe.SwitchingRules = append(fe.SwitchingRules, c.rules...)
+			continue
+		}
 		name := appIDACLName(s.appID)
 		fe.ACLs = append(fe.ACLs, dataplane.ACL{ACLName: name, Criterion: "hdr(x-marathon-app-id)", Value: "-i " + s.appID})
 		fe.SwitchingRules = append(fe.SwitchingRules, dataplane.BackendSwitchingRule{Name: s.backend, Cond: "if", CondTest: name})
@@ -577,8 +616,38 @@ func appIDFrontend(services []*service, cfg Config) *Frontend {
 			Name: "%[req.hdr(x-marathon-app-id),lower,map(" + cfg.AppMapFile + ")]"})
 	}
 	reindexACLs(fe.ACLs)
+	reindexHTTPRequest(fe.HTTPRequestRules)
 	reindexSwitching(fe.SwitchingRules)
 	return fe
+}
+
+// appIDChunk is the service's HTTP_FRONTEND_APPID_ACL override, read like
+// the other routing templates (ok false without one).
+func appIDChunk(s *service) (chunk, bool, error) {
+	const name = "HTTP_FRONTEND_APPID_ACL"
+	text, ok := s.lbl.Templates[name]
+	if !ok {
+		return chunk{}, false, nil
+	}
+	vars := map[string]string{"cleanedUpAppId": sanitize(s.appID), "hostname": strings.Join(s.lbl.VHosts, ","), "appId": s.appID, "backend": s.backend}
+	bad := func(err error) (chunk, bool, error) {
+		return chunk{}, true, templateError(s.appID, s.index, name, text, fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+	}
+	filled, err := templates.Fill(text, vars)
+	if err != nil {
+		return bad(err)
+	}
+	ds, err := templates.Parse(filled)
+	if err != nil {
+		return bad(err)
+	}
+	var c chunk
+	for _, d := range ds {
+		if err := applyChunkDirective(d, s, &c); err != nil {
+			return bad(fmt.Errorf("line %d %q: %w", d.Line, d.String(), err))
+		}
+	}
+	return c, true, nil
 }
 
 // Map files of --haproxy-map (§6.5), by their storage names.

@@ -24,6 +24,7 @@ var translatedTemplates = map[string]bool{
 	"FRONTEND_HEAD": true, "FRONTEND_BACKEND_GLUE": true,
 	"HTTP_BACKEND_PROXYPASS_GLUE": true, "HTTP_BACKEND_REVPROXY_GLUE": true,
 	"HTTP_BACKEND_NETWORK_ALLOWED_ACL": true, "TCP_BACKEND_NETWORK_ALLOWED_ACL": true,
+	"USERLIST_HEAD": true, "HTTP_FRONTEND_APPID_ACL": true,
 	// The shared-frontend routing templates (frontend_templates.go).
 	"HTTP_FRONTEND_ACL": true, "HTTP_FRONTEND_ACL_ONLY": true, "HTTP_FRONTEND_ACL_ONLY_WITH_PATH": true,
 	"HTTP_FRONTEND_ACL_ONLY_WITH_PATH_AND_AUTH": true, "HTTP_FRONTEND_ACL_WITH_AUTH": true, "HTTP_FRONTEND_ACL_WITH_AUTH_AND_PATH": true,
