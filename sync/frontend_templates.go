@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
-	"github.com/marathon-dataplane/marathon-dataplane/labels"
 	"github.com/marathon-dataplane/marathon-dataplane/templates"
 )
 
@@ -132,21 +131,14 @@ func chunkFromTemplates(s *service, pieces []piece) (chunk, error) {
 		if !ok {
 			text = frontendDefaults[p.name]
 		}
-		bad := func(err error) (chunk, error) {
-			return chunk{}, templateError(s.appID, s.index, p.name, text, fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
-		}
-		filled, err := templates.Fill(text, map[string]string{"cleanedUpHostname": cleaned, "hostname": p.host, "appId": s.appID,
+		ds, err := readTemplate(s, p.name, text, map[string]string{"cleanedUpHostname": cleaned, "hostname": p.host, "appId": s.appID,
 			"backend": s.backend, "path": s.lbl.Path, "realm": realm, "bindAddr": s.lbl.BindAddr})
 		if err != nil {
-			return bad(err)
-		}
-		ds, err := templates.Parse(filled)
-		if err != nil {
-			return bad(err)
+			return chunk{}, err
 		}
 		for _, d := range ds {
 			if err := applyChunkDirective(d, s, &c); err != nil {
-				return bad(fmt.Errorf("line %d %q: %w", d.Line, d.String(), err))
+				return chunk{}, templateMisfit(s, p.name, text, fmt.Errorf("line %d %q: %w", d.Line, d.String(), err))
 			}
 		}
 	}

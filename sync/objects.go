@@ -10,7 +10,6 @@ import (
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
 	"github.com/marathon-dataplane/marathon-dataplane/labels"
-	"github.com/marathon-dataplane/marathon-dataplane/templates"
 )
 
 // httpCheckProtocols are the Marathon checks that become `option httpchk`
@@ -557,16 +556,10 @@ func userlistFor(s *service) (*Userlist, error) {
 	if !ok {
 		return ul, nil
 	}
-	bad := func(err error) (*Userlist, error) {
-		return nil, templateError(s.appID, s.index, name, text, fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
-	}
-	filled, err := templates.Fill(text, map[string]string{"backend": s.backend, "user": a.User, "passwd": a.PasswordHash})
+	bad := func(err error) (*Userlist, error) { return nil, templateMisfit(s, name, text, err) }
+	ds, err := readTemplate(s, name, text, map[string]string{"backend": s.backend, "user": a.User, "passwd": a.PasswordHash})
 	if err != nil {
-		return bad(err)
-	}
-	ds, err := templates.Parse(filled)
-	if err != nil {
-		return bad(err)
+		return nil, err
 	}
 	ul.Users = nil
 	for _, d := range ds {
@@ -629,22 +622,14 @@ func appIDChunk(s *service) (chunk, bool, error) {
 	if !ok {
 		return chunk{}, false, nil
 	}
-	vars := map[string]string{"cleanedUpAppId": sanitize(s.appID), "hostname": strings.Join(s.lbl.VHosts, ","), "appId": s.appID, "backend": s.backend}
-	bad := func(err error) (chunk, bool, error) {
-		return chunk{}, true, templateError(s.appID, s.index, name, text, fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
-	}
-	filled, err := templates.Fill(text, vars)
+	ds, err := readTemplate(s, name, text, map[string]string{"cleanedUpAppId": sanitize(s.appID), "hostname": strings.Join(s.lbl.VHosts, ","), "appId": s.appID, "backend": s.backend})
 	if err != nil {
-		return bad(err)
-	}
-	ds, err := templates.Parse(filled)
-	if err != nil {
-		return bad(err)
+		return chunk{}, true, err
 	}
 	var c chunk
 	for _, d := range ds {
 		if err := applyChunkDirective(d, s, &c); err != nil {
-			return bad(fmt.Errorf("line %d %q: %w", d.Line, d.String(), err))
+			return chunk{}, true, templateMisfit(s, name, text, fmt.Errorf("line %d %q: %w", d.Line, d.String(), err))
 		}
 	}
 	return c, true, nil

@@ -72,7 +72,7 @@ func serverFromTemplates(s *service, sv serverSpec, name string, id int64, httpC
 		}
 		filled, err := templates.Fill(text, vars)
 		if err != nil {
-			return dataplane.Server{}, templateError(s.appID, s.index, checkName, text, fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+			return dataplane.Server{}, templateMisfit(s, checkName, text, err)
 		}
 		if filled = strings.TrimSpace(filled); filled != "" {
 			checkOpts = " " + filled
@@ -92,15 +92,11 @@ func serverFromTemplates(s *service, sv serverSpec, name string, id int64, httpC
 		text = defaultServerOptions
 	}
 	bad := func(err error) (dataplane.Server, error) {
-		return dataplane.Server{}, templateError(s.appID, s.index, tmplName, text, fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+		return dataplane.Server{}, templateMisfit(s, tmplName, text, err)
 	}
-	filled, err := templates.Fill(text, vars)
+	ds, err := readTemplate(s, tmplName, text, vars)
 	if err != nil {
-		return bad(err)
-	}
-	ds, err := templates.Parse(filled)
-	if err != nil {
-		return bad(err)
+		return dataplane.Server{}, err
 	}
 	if len(ds) != 1 || ds[0].Keyword != "server" || len(ds[0].Args) < 2 {
 		return bad(errors.New("want exactly one line: server {serverName} {host_ipv4}:{port} [options]"))
@@ -243,17 +239,30 @@ func overrideDirectives(s *service, name string, vars map[string]string) ([]temp
 	if !ok {
 		return nil, false, nil
 	}
+	ds, err := readTemplate(s, name, text, vars)
+	return ds, true, err
+}
+
+// readTemplate fills (unless the template is unformatted) and splits text,
+// the service's template name; an error names the app, port and label.
+func readTemplate(s *service, name, text string, vars map[string]string) ([]templates.Directive, error) {
+	filled := text
 	if !unformatted[name] {
 		var err error
-		if text, err = templates.Fill(text, vars); err != nil {
-			return nil, true, templateError(s.appID, s.index, name, s.lbl.Templates[name], fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+		if filled, err = templates.Fill(text, vars); err != nil {
+			return nil, templateMisfit(s, name, text, err)
 		}
 	}
-	ds, err := templates.Parse(text)
+	ds, err := templates.Parse(filled)
 	if err != nil {
-		return nil, true, templateError(s.appID, s.index, name, s.lbl.Templates[name], fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+		return nil, templateMisfit(s, name, text, err)
 	}
-	return ds, true, nil
+	return ds, nil
+}
+
+// templateMisfit is an invalid-value error for the service's template.
+func templateMisfit(s *service, name, text string, err error) error {
+	return templateError(s.appID, s.index, name, text, fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
 }
 
 // applyBackendDirectives translates a backend template's directives into
