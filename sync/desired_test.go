@@ -285,3 +285,11 @@ func TestGlobalTemplatesApplyUnlessThePortOverrides(t *testing.T) {
 		}
 	}
 }
+
+func TestKeptMapEntries(t *testing.T) {
+	text := "a.example.com web_10000\nb.example.com bad_10001\n\nbroken line here\nc.example.com bad_10001\n"
+	got := keptEntries(text, []MapEntry{{"c.example.com", "bad_10001"}}, map[string]bool{"bad_10001": true})
+	if want := []MapEntry{{"b.example.com", "bad_10001"}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("kept %v, want %v", got, want)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"strings"
 
 	"go.uber.org/zap"
 
@@ -73,13 +74,15 @@ func (s *Syncer) mapFiles(ctx context.Context, create bool) (map[string]string, 
 // through the Runtime API: a vhost added to, moved between or removed from
 // apps never reloads HAProxy. Without a stats socket the file is written
 // with a reload instead.
-func (s *Syncer) syncMaps(ctx context.Context, maps map[string][]MapEntry, paths map[string]string) error {
+func (s *Syncer) syncMaps(ctx context.Context, maps map[string][]MapEntry, paths map[string]string, keep map[string]bool) error {
 	for _, name := range []string{DomainMap, AppMap} {
-		want := MapText(maps[name])
 		have, err := s.Maps.StorageMapText(ctx, name)
 		if err != nil {
 			return fmt.Errorf("read map file %s: %w", name, err)
 		}
+		// The entries of rejected apps stay, as their other objects do.
+		maps[name] = append(maps[name], keptEntries(have, maps[name], keep)...)
+		want := MapText(maps[name])
 		if have != want {
 			wr, err := s.Maps.ReplaceStorageMap(ctx, name, want, s.RuntimeMaps != nil)
 			if err != nil {
@@ -125,4 +128,28 @@ func sameEntries(live []runtimeapi.MapEntry, want []MapEntry) bool {
 		}
 	}
 	return true
+}
+
+// keptEntries are the lines of a map file that route to a backend in keep
+// and that want lacks.
+func keptEntries(text string, want []MapEntry, keep map[string]bool) []MapEntry {
+	if len(keep) == 0 {
+		return nil
+	}
+	seen := map[MapEntry]bool{}
+	for _, e := range want {
+		seen[e] = true
+	}
+	var out []MapEntry
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 || !keep[f[1]] {
+			continue
+		}
+		if e := (MapEntry{f[0], f[1]}); !seen[e] {
+			seen[e] = true
+			out = append(out, e)
+		}
+	}
+	return out
 }

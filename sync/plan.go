@@ -143,30 +143,73 @@ func KeepRejected(current, desired *State, rejected map[string][]error) {
 		if want == nil {
 			continue
 		}
+		// The rejected apps' ACLs are recognised by name (host_…_<app>,
+		// auth_…_<app>, path_<backend>); their rules are the switching
+		// rules to their backends and the http-request rules (auth,
+		// redirect) that test their ACLs. An app rejected for a bad label
+		// must not lose its authentication.
+		owned := func(acl string) bool {
+			if strings.HasPrefix(acl, "path_") && kept[strings.TrimPrefix(acl, "path_")] {
+				return true
+			}
+			if !strings.HasPrefix(acl, "host_") && !strings.HasPrefix(acl, "auth_") {
+				return false
+			}
+			for app := range rejected {
+				if strings.HasSuffix(acl, "_"+appIDName(app)) {
+					return true
+				}
+			}
+			return false
+		}
 		have := map[string]bool{}
 		for _, a := range want.ACLs {
 			have[a.ACLName+" "+a.Criterion+" "+a.Value] = true
 		}
+		used := map[string]bool{}
+		tests := func(cond string) bool {
+			hit := false
+			for _, w := range strings.Fields(cond) {
+				name := strings.TrimPrefix(w, "!")
+				if owned(name) {
+					used[name], hit = true, true
+				}
+			}
+			return hit
+		}
 		for _, r := range fe.SwitchingRules {
-			if !kept[r.Name] {
-				continue
-			}
-			want.SwitchingRules = append(want.SwitchingRules, r)
-			used := map[string]bool{}
-			for _, w := range strings.Fields(r.CondTest) {
-				used[strings.TrimPrefix(w, "!")] = true
-			}
-			for _, a := range fe.ACLs {
-				key := a.ACLName + " " + a.Criterion + " " + a.Value
-				if used[a.ACLName] && !have[key] {
-					want.ACLs = append(want.ACLs, a)
-					have[key] = true
+			if kept[r.Name] {
+				want.SwitchingRules = append(want.SwitchingRules, r)
+				for _, w := range strings.Fields(r.CondTest) {
+					used[strings.TrimPrefix(w, "!")] = true
 				}
 			}
 		}
+		for _, r := range fe.HTTPRequestRules {
+			if tests(r.CondTest) && !containsRequest(want.HTTPRequestRules, r) {
+				want.HTTPRequestRules = append(want.HTTPRequestRules, r)
+			}
+		}
+		for _, a := range fe.ACLs {
+			key := a.ACLName + " " + a.Criterion + " " + a.Value
+			if (used[a.ACLName] || owned(a.ACLName)) && !have[key] {
+				want.ACLs = append(want.ACLs, a)
+				have[key] = true
+			}
+		}
 		reindexACLs(want.ACLs)
+		reindexHTTPRequest(want.HTTPRequestRules)
 		reindexSwitching(want.SwitchingRules)
 	}
+}
+
+func containsRequest(l []dataplane.HTTPRequestRule, r dataplane.HTTPRequestRule) bool {
+	for _, x := range l {
+		if eqHTTPRequest(x, r) {
+			return true
+		}
+	}
+	return false
 }
 
 // DiffOptions say what the apply side can do.

@@ -206,3 +206,32 @@ func TestScaleToZeroKeepsTheServiceWithoutReload(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepRejectedKeepsAuthAndRedirects: an app rejected for a bad label
+// keeps its auth challenge and https redirect in marathon_http_in, not
+// only its use_backend (losing the auth rule would open the vhost).
+func TestKeepRejectedKeepsAuthAndRedirects(t *testing.T) {
+	f := loadFixture(t, "vhosts")
+	f.Apps[2].Labels["HAPROXY_0_AUTH"] = "heavy:admin:$6$salt$hash" // /heavy, one host, no path
+	f.Apps[3].Labels["HAPROXY_0_REDIRECT_TO_HTTPS"] = "true"        // /multi, two hosts with a path
+	current := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{}).State
+	f.Apps[2].Labels["HAPROXY_0_BALANCE"] = "bogus"
+	f.Apps[3].Labels["HAPROXY_0_BALANCE"] = "bogus"
+	b := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{})
+	if len(b.Rejected) != 2 {
+		t.Fatalf("rejected %v", b.Rejected)
+	}
+	KeepRejected(current, b.State, b.Rejected)
+	for _, s := range Diff(current, b.State).Steps {
+		if s.Op == Delete {
+			t.Errorf("a rejected app's object is deleted: %s", s)
+		}
+	}
+	types := map[string]bool{}
+	for _, r := range b.State.Frontends[HTTPFrontend].HTTPRequestRules {
+		types[r.Type] = true
+	}
+	if !types["auth"] || !types["redirect"] {
+		t.Fatalf("http-request rules kept: %v", b.State.Frontends[HTTPFrontend].HTTPRequestRules)
+	}
+}

@@ -65,7 +65,15 @@ func (s *Syncer) applyMaps(ctx context.Context, r Result) error {
 	if err != nil {
 		return err
 	}
-	if err := s.syncMaps(ctx, r.Build.Maps, paths); err != nil {
+	keep := map[string]bool{}
+	if r.Current != nil {
+		for name, be := range r.Current.Backends {
+			if _, bad := r.Build.Rejected[be.AppID]; bad {
+				keep[name] = true
+			}
+		}
+	}
+	if err := s.syncMaps(ctx, r.Build.Maps, paths, keep); err != nil {
 		return fmt.Errorf("haproxy maps: %w", err)
 	}
 	return nil
