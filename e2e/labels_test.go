@@ -311,6 +311,25 @@ func TestLabelParity(t *testing.T) {
 			}
 		}
 	})
+	t.Run("an app rejected for a new bad label keeps its auth challenge", func(t *testing.T) {
+		auth, _ := s.sim.App("/auth")
+		auth.Labels["HAPROXY_0_BALANCE"] = "fastest"
+		if _, err := s.sim.UpdateApp("/auth", auth, false); err != nil {
+			t.Fatal(err)
+		}
+		waitDeployments(t, s)
+		if code, out := s.cli("sync"); code != 2 || !strings.Contains(out, "HAPROXY_0_BALANCE") {
+			t.Fatalf("sync: exit %d\n%s", code, out)
+		}
+		if a := send(t, web+"/", host("auth.example.com")); a.code != 401 {
+			t.Fatalf("rejected auth app answered %d without credentials, want 401", a.code)
+		}
+		auth.Labels["HAPROXY_0_BALANCE"] = "roundrobin"
+		if _, err := s.sim.UpdateApp("/auth", auth, false); err != nil {
+			t.Fatal(err)
+		}
+		waitDeployments(t, s)
+	})
 	t.Run("the bad app is not exposed, the next sync writes nothing", func(t *testing.T) {
 		if a := send(t, web+"/", host("bad.example.com")); a.code != 503 {
 			t.Fatalf("bad app answered %d", a.code)
