@@ -69,11 +69,12 @@ func startLoad(port int, host string, workers int, max int64) *loadGen {
 
 func (g *loadGen) Stop() { close(g.stop); g.wg.Wait() }
 
-// daemon starts `marathon-dataplane daemon` against the stack.
+// daemon starts the daemon against the stack, through marathon-lb's `sse`
+// entry point (the same command as `daemon --sse`).
 func (s *env) daemon(t *testing.T, extra ...string) (string, *os.Process) {
 	t.Helper()
 	listen := fmt.Sprintf("127.0.0.1:%d", haproxytest.FreePort(t))
-	args := append([]string{"daemon", "--listen", listen, "--marathon", s.sim.URL(), "--group", "*",
+	args := append([]string{"sse", "--listen", listen, "--marathon", s.sim.URL(), "--group", "*",
 		"--dataplane-url", s.dpURL, "--dataplane-password-file", s.passFile,
 		"--http-bind", fmt.Sprintf("127.0.0.1:%d", s.httpPort), "--appid-bind", fmt.Sprintf("127.0.0.1:%d", s.appIDPort),
 		"--https-bind", fmt.Sprintf("127.0.0.1:%d", s.httpsPort), "--ssl-cert-dir", s.certDir,

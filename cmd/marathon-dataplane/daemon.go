@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -54,6 +55,42 @@ func daemonCommand() *cli.Command {
 			return nil
 		},
 		Action: runDaemon,
+	}
+}
+
+// modeCommand is marathon-lb's container entry point, whose first argument
+// is the mode (`sse` or `poll`): the daemon with that mode.
+func modeCommand(mode string) *cli.Command {
+	d := daemonCommand()
+	d.Name, d.Usage = mode, "the daemon in "+mode+" mode (marathon-lb's `"+mode+"` entry point)"
+	d.Action = func(c *cli.Context) error {
+		if err := c.Set("poll", strconv.FormatBool(mode == "poll")); err != nil {
+			return err
+		}
+		return runDaemon(c)
+	}
+	return d
+}
+
+// healthcheckCommand asks a running daemon's /healthz (the container
+// image's HEALTHCHECK: the image has no shell or curl).
+func healthcheckCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "healthcheck",
+		Usage: "exit 0 when the daemon on --listen answers /healthz",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "listen", EnvVars: []string{"LISTEN"}, Value: "127.0.0.1:8090"}},
+		Action: func(c *cli.Context) error {
+			client := &http.Client{Timeout: 3 * time.Second}
+			resp, err := client.Get("http://" + c.String("listen") + "/healthz")
+			if err != nil {
+				return cli.Exit(err.Error(), exitFailed)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return cli.Exit(fmt.Sprintf("/healthz answered %d", resp.StatusCode), exitFailed)
+			}
+			return nil
+		},
 	}
 }
 

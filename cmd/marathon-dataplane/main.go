@@ -73,6 +73,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			planCommand(),
 			simulatorCommand(),
 			daemonCommand(),
+			modeCommand("sse"),
+			modeCommand("poll"),
+			healthcheckCommand(),
 			demoCommand(),
 		},
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -42,5 +44,26 @@ func TestUnreachableMarathonExitsOne(t *testing.T) {
 		"--marathon", "http://127.0.0.1:1", "--dataplane-url", "http://127.0.0.1:1", "--marathon-timeout", "1s"}, &out, &errOut)
 	if code != exitFailed || !strings.Contains(errOut.String(), "marathon") {
 		t.Fatalf("exit %d\n%s", code, errOut.String())
+	}
+}
+
+func TestHealthcheckCommand(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		code   int
+	}{{200, 0}, {503, exitFailed}} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/healthz" {
+				http.NotFound(w, r)
+				return
+			}
+			w.WriteHeader(tc.status)
+		}))
+		var out, errOut bytes.Buffer
+		code := run(context.Background(), []string{"marathon-dataplane", "healthcheck", "--listen", strings.TrimPrefix(srv.URL, "http://")}, &out, &errOut)
+		srv.Close()
+		if code != tc.code {
+			t.Errorf("/healthz %d: exit %d, want %d (%s)", tc.status, code, tc.code, errOut.String())
+		}
 	}
 }
