@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -76,7 +77,31 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			modeCommand("sse"),
 			modeCommand("poll"),
 			healthcheckCommand(),
+			versionCommand(),
 			demoCommand(),
+		},
+	}
+}
+
+// versionCommand prints the module version and the VCS revision the binary
+// was built from (Go's build info; `go build` in a git checkout records it).
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the version and build information",
+		Action: func(c *cli.Context) error {
+			info, ok := debug.ReadBuildInfo()
+			if !ok {
+				return cli.Exit("no build information in this binary", exitFailed)
+			}
+			fmt.Fprintf(c.App.Writer, "marathon-dataplane %s %s\n", info.Main.Version, info.GoVersion)
+			for _, s := range info.Settings {
+				switch s.Key {
+				case "vcs.revision", "vcs.time", "vcs.modified", "GOOS", "GOARCH", "CGO_ENABLED":
+					fmt.Fprintf(c.App.Writer, "%s=%s\n", s.Key, s.Value)
+				}
+			}
+			return nil
 		},
 	}
 }

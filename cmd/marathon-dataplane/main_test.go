@@ -67,3 +67,13 @@ func TestHealthcheckCommand(t *testing.T) {
 		}
 	}
 }
+
+func TestVersionCommandPrintsBuildInfo(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"marathon-dataplane", "version"}, &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	if !strings.HasPrefix(out.String(), "marathon-dataplane ") || !strings.Contains(out.String(), "go1.") {
+		t.Fatalf("version output %q", out.String())
+	}
+}
