@@ -60,8 +60,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
-		ExitErrHandler:  func(*cli.Context, error) {}, // run() prints and maps exit codes
-		Flags:           []cli.Flag{&cli.BoolFlag{Name: "longhelp", Usage: "print every HAPROXY_* label and template, its marathon-lb default and what it becomes here (Markdown)"}},
+		// --generate-bash-completion lists commands and flags for the
+		// script `marathon-dataplane completion bash` prints.
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*cli.Context, error) {}, // run() prints and maps exit codes
+		Flags:                []cli.Flag{&cli.BoolFlag{Name: "longhelp", Usage: "print every HAPROXY_* label and template, its marathon-lb default and what it becomes here (Markdown)"}},
 		Action: func(c *cli.Context) error {
 			if c.Bool("longhelp") {
 				_, err := fmt.Fprint(c.App.Writer, labels.Reference())
@@ -78,6 +81,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			modeCommand("poll"),
 			healthcheckCommand(),
 			versionCommand(),
+			completionCommand(),
 			demoCommand(),
 		},
 	}
@@ -102,6 +106,38 @@ func versionCommand() *cli.Command {
 				}
 			}
 			return nil
+		},
+	}
+}
+
+// bashCompletion asks the binary itself (urfave/cli's
+// --generate-bash-completion) for the words that may follow.
+const bashCompletion = `_marathon_dataplane() {
+  local cur words
+  cur="${COMP_WORDS[COMP_CWORD]}"
+  words=("${COMP_WORDS[@]:1:COMP_CWORD-1}")
+  if [[ "$cur" == -* ]]; then
+    COMPREPLY=( $(compgen -W "$("${COMP_WORDS[0]}" "${words[@]}" "$cur" --generate-bash-completion 2>/dev/null)" -- "$cur") )
+  else
+    COMPREPLY=( $(compgen -W "$("${COMP_WORDS[0]}" "${words[@]}" --generate-bash-completion 2>/dev/null)" -- "$cur") )
+  fi
+}
+complete -o default -F _marathon_dataplane marathon-dataplane
+`
+
+// completionCommand prints the shell completion script:
+// `source <(marathon-dataplane completion bash)`.
+func completionCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "completion",
+		Usage:     "print a shell completion script (bash): source <(marathon-dataplane completion bash)",
+		ArgsUsage: "bash",
+		Action: func(c *cli.Context) error {
+			if sh := c.Args().First(); sh != "bash" {
+				return cli.Exit(fmt.Sprintf("completion %q: only bash is supported", sh), exitFailed)
+			}
+			_, err := fmt.Fprint(c.App.Writer, bashCompletion)
+			return err
 		},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 )
@@ -75,5 +76,30 @@ func TestVersionCommandPrintsBuildInfo(t *testing.T) {
 	}
 	if !strings.HasPrefix(out.String(), "marathon-dataplane ") || !strings.Contains(out.String(), "go1.") {
 		t.Fatalf("version output %q", out.String())
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"marathon-dataplane", "completion", "bash"}, &out, &errOut); code != 0 ||
+		!strings.Contains(out.String(), "complete -o default -F _marathon_dataplane marathon-dataplane") {
+		t.Fatalf("completion bash: exit %d %q %s", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	if code := run(context.Background(), []string{"marathon-dataplane", "completion", "zsh"}, &out, &errOut); code != exitFailed {
+		t.Fatalf("completion zsh: exit %d, want %d", code, exitFailed)
+	}
+	out.Reset()
+	// urfave/cli reads os.Args to tell a flag being completed from a
+	// command; make them what the shell would pass.
+	args := []string{"marathon-dataplane", "--generate-bash-completion"}
+	saved := os.Args
+	os.Args = args
+	t.Cleanup(func() { os.Args = saved })
+	run(context.Background(), args, &out, &errOut)
+	for _, cmd := range []string{"sync", "plan", "daemon", "sse", "poll", "version"} {
+		if !strings.Contains(out.String(), cmd+"\n") {
+			t.Errorf("top-level completion lacks %s: %q", cmd, out.String())
+		}
 	}
 }
