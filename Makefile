@@ -49,9 +49,18 @@ demo: deps build
 docs:
 	$(GO) run ./cmd/marathon-dataplane --longhelp > docs/labels.md
 
-lint:
+# lint installs golangci-lint (pinned, from the module proxy) into bin/ the
+# first time; it takes a few minutes to build.
+GOLANGCI_LINT_VERSION ?= v2.15.0
+GOLANGCI_LINT := bin/golangci-lint
+
+$(GOLANGCI_LINT):
+	GOBIN=$(abspath bin) GOFLAGS= $(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+
+lint: $(GOLANGCI_LINT)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GOLANGCI_LINT) run ./...
 
 clean:
 	rm -rf bin

@@ -138,7 +138,7 @@ func TestGroupsAndStrictMode(t *testing.T) {
 		cfg := testConfig()
 		cfg.Groups, cfg.StrictMode = tt.groups, tt.strict
 		got := BuildDesired(f.Apps, cfg, fakeResolver{}, Existing{}).State.BackendNames()
-		if fmt.Sprint(got) != fmt.Sprint(tt.backends) && !(len(got) == 0 && len(tt.backends) == 0) {
+		if fmt.Sprint(got) != fmt.Sprint(tt.backends) && (len(got) != 0 || len(tt.backends) != 0) {
 			t.Errorf("groups %q strict %v: got %v want %v", tt.groups, tt.strict, got, tt.backends)
 		}
 	}

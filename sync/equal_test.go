@@ -22,7 +22,7 @@ func TestEqualAgreesWithDeepEqual(t *testing.T) {
 				f.SetString(f.String() + "x")
 			case reflect.Bool:
 				f.SetBool(!f.Bool())
-			case reflect.Ptr:
+			case reflect.Pointer:
 				n := reflect.New(f.Type().Elem())
 				if !f.IsNil() {
 					n.Elem().Set(f.Elem())
@@ -39,7 +39,7 @@ func TestEqualAgreesWithDeepEqual(t *testing.T) {
 			if eq(base, other.Interface()) {
 				t.Errorf("%s.%s changed but compared equal", name, v.Type().Field(i).Name)
 			}
-			if f.Kind() == reflect.Ptr {
+			if f.Kind() == reflect.Pointer {
 				// The same value in another allocation compares equal:
 				// a pointer field missing from equal.go compares addresses.
 				twin := reflect.New(v.Type()).Elem()

@@ -177,7 +177,7 @@ func runDaemon(c *cli.Context) error {
 	go func() {
 		for {
 			select {
-			case <-c.Context.Done():
+			case <-c.Done():
 				return
 			case sig := <-sigs:
 				o.log.Info("signal received", zap.String("signal", sig.String()))

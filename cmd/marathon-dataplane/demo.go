@@ -54,7 +54,7 @@ func runDemo(c *cli.Context) error {
 	if err := sim.Start(); err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
-	defer sim.Close()
+	defer func() { _ = sim.Close() }()
 	for _, a := range apps.Apps {
 		if _, err := sim.CreateApp(a); err != nil {
 			return cli.Exit(fmt.Sprintf("create %s: %v", a.ID, err), exitFailed)

@@ -29,7 +29,7 @@ func simulatorCommand() *cli.Command {
 			if err := sim.StartOn(c.String("listen")); err != nil {
 				return cli.Exit(fmt.Sprintf("simulator: %v", err), exitFailed)
 			}
-			defer sim.Close()
+			defer func() { _ = sim.Close() }()
 			if f := c.String("apps"); f != "" {
 				apps, err := marathontest.LoadApps(f)
 				if err != nil {
@@ -43,7 +43,7 @@ func simulatorCommand() *cli.Command {
 			}
 			log.Info("Marathon simulator listening", zap.String("url", sim.URL()))
 			fmt.Fprintln(c.App.Writer, sim.URL())
-			<-c.Context.Done()
+			<-c.Done()
 			return nil
 		},
 	}

@@ -495,7 +495,7 @@ func parseLabelSelector(in string) (labelSelector, error) {
 	for _, part := range splitSelectors(in) {
 		m := selectorRe.FindStringSubmatch(part)
 		if m == nil {
-			return nil, fmt.Errorf("Can not parse label selector %s", in)
+			return nil, fmt.Errorf("Can not parse label selector %s", in) //nolint:staticcheck // Marathon's own message
 		}
 		key := unescapeRe.ReplaceAllString(m[1], "$1")
 		switch {

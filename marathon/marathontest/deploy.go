@@ -180,14 +180,14 @@ func (s *Server) rollbackLocked(d *deployment) (*deployment, *APIError) {
 	s.cancelLocked(d)
 	var changes []*appChange
 	for _, c := range d.changes {
-		switch {
-		case c.before == nil: // created: remove
+		if c.before == nil { // created: remove
 			if s.apps[c.id] != nil {
 				changes = append(changes, &appChange{id: c.id})
 			}
-		default: // updated or deleted: restore
-			changes = append(changes, &appChange{id: c.id, def: cloneDef(c.before.def), restore: c.before})
+			continue
 		}
+		// updated or deleted: restore
+		changes = append(changes, &appChange{id: c.id, def: cloneDef(c.before.def), restore: c.before})
 	}
 	nd, err := s.applyLocked(changes, true)
 	if err != nil {

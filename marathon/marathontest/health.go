@@ -138,9 +138,9 @@ func checkError(err error) error {
 	var ne net.Error
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return errors.New("Connection refused")
+		return errors.New("Connection refused") //nolint:staticcheck // the cause Marathon reports
 	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
-		return errors.New("Request timed out")
+		return errors.New("Request timed out") //nolint:staticcheck // the cause Marathon reports
 	}
 	return err
 }

@@ -20,7 +20,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -404,5 +403,3 @@ func (s *Server) goLocked(f func()) {
 		f()
 	}()
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
