@@ -35,6 +35,12 @@ type Syncer struct {
 	drains     *drainer
 	Config     Config
 	Log        *zap.Logger
+	// EmptyConfirmations is how many consecutive passes Marathon must
+	// answer with no apps at all, while HAProxy serves apps of ours, before
+	// that answer is applied (emptying the load balancer). 0 applies it
+	// at once.
+	EmptyConfirmations int
+	emptySeen          int
 	// MaxAttempts bounds re-planning after another writer moved the
 	// configuration version (409) or outdated our transaction (406).
 	MaxAttempts int
@@ -105,6 +111,9 @@ func (s *Syncer) Plan(ctx context.Context) (Result, error) {
 		return r, fmt.Errorf("read HAProxy configuration: %w", err)
 	}
 	r.Current = current
+	if err := s.guardEmpty(apps, current); err != nil {
+		return r, err
+	}
 	cfg := s.Config
 	if cfg.HaproxyMap {
 		paths, err := s.mapFiles(ctx, s.creating)
@@ -242,4 +251,25 @@ func (s *Syncer) log() *zap.Logger {
 		return zap.NewNop()
 	}
 	return s.Log
+}
+
+// ErrEmptyUnconfirmed is returned while an empty app list waits for
+// confirmation (Syncer.EmptyConfirmations).
+var ErrEmptyUnconfirmed = errors.New("marathon returned no apps while HAProxy serves apps of ours; not applied until confirmed")
+
+// guardEmpty refuses an empty app list after a non-empty configuration
+// until it has been seen EmptyConfirmations times in a row: a Marathon
+// that answers [] by mistake (a fresh leader, a wrong URL) must not empty
+// the load balancer.
+func (s *Syncer) guardEmpty(apps []marathon.App, current *State) error {
+	if len(apps) > 0 || s.EmptyConfirmations <= 0 || current == nil || len(current.Backends) == 0 {
+		s.emptySeen = 0
+		return nil
+	}
+	s.emptySeen++
+	if s.emptySeen >= s.EmptyConfirmations {
+		s.log().Warn("Marathon has no apps: removing every backend of ours", zap.Int("backends", len(current.Backends)), zap.Int("confirmations", s.emptySeen))
+		return nil
+	}
+	return fmt.Errorf("%w (%d of %d answers; %d backends kept)", ErrEmptyUnconfirmed, s.emptySeen, s.EmptyConfirmations, len(current.Backends))
 }

@@ -176,3 +176,41 @@ func TestSyncReReadsOnlyWhenSomeoneElseWrote(t *testing.T) {
 		t.Fatalf("did not re-read after another writer: %d → %d", before, reads())
 	}
 }
+
+// TestEmptyAnswerNeedsConfirmation: Marathon answering no apps after a
+// non-empty configuration empties HAProxy only on the third answer in a
+// row.
+func TestEmptyAnswerNeedsConfirmation(t *testing.T) {
+	f := loadFixture(t, "vhosts")
+	s, fake, src := newSyncer(t, f.Apps)
+	s.EmptyConfirmations = 3
+	ctx := context.Background()
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	backends := len(fake.Objects("backends", "", ""))
+	src.apps = nil
+	for i := 1; i <= 2; i++ {
+		if _, err := s.Sync(ctx); !errors.Is(err, ErrEmptyUnconfirmed) {
+			t.Fatalf("empty answer %d: %v, want ErrEmptyUnconfirmed", i, err)
+		}
+		if n := len(fake.Objects("backends", "", "")); n != backends {
+			t.Fatalf("empty answer %d removed backends: %d → %d", i, backends, n)
+		}
+	}
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatalf("third empty answer: %v", err)
+	}
+	if n := len(fake.Objects("backends", "", "")); n != 0 {
+		t.Fatalf("%d backends left after a confirmed empty answer", n)
+	}
+	// A non-empty answer in between resets the count.
+	src.apps = f.Apps
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src.apps = nil
+	if _, err := s.Sync(ctx); !errors.Is(err, ErrEmptyUnconfirmed) {
+		t.Fatalf("first empty answer after apps came back: %v", err)
+	}
+}

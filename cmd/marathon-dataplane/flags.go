@@ -44,6 +44,7 @@ func commonFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "group-https-by-vhost", EnvVars: []string{"GROUP_HTTPS_BY_VHOST"}, Usage: "split :443 by SNI (tcp) into one TLS frontend per vhost, with that vhost's SSL_CERT certificates"},
 		&cli.StringFlag{Name: "group-https-socket-dir", EnvVars: []string{"GROUP_HTTPS_SOCKET_DIR"}, Value: "/var/run/haproxy", Usage: "with --group-https-by-vhost, where HAProxy creates the sockets between :443 and the vhost frontends"},
 		&cli.StringFlag{Name: "templates-dir", EnvVars: []string{"TEMPLATES_DIR"}, Usage: "directory of global template overrides named HAPROXY_<TEMPLATE> (as marathon-lb's templates/); $HAPROXY_<TEMPLATE> wins over a file"},
+		&cli.IntFlag{Name: "empty-confirmations", EnvVars: []string{"EMPTY_CONFIRMATIONS"}, Value: 3, Usage: "apply Marathon answering no apps at all (while HAProxy serves ours) only after this many answers in a row; 0 applies it at once"},
 		&cli.StringFlag{Name: "http-bind", EnvVars: []string{"HTTP_BIND"}, Value: "*:80", Usage: "bind of marathon_http_in (vhost routing)"},
 		&cli.StringFlag{Name: "https-bind", EnvVars: []string{"HTTPS_BIND"}, Value: "*:443", Usage: "bind of marathon_https_in (TLS, vhost routing by SNI)"},
 		&cli.StringFlag{Name: "ssl-certs", EnvVars: []string{"SSL_CERTS"}, Usage: "comma-separated PEM paths for marathon_https_in (the first is the default certificate); without it, and without $HAPROXY_SSL_CERT, a self-signed <ssl-cert-dir>/cert.pem is generated"},
@@ -66,6 +67,8 @@ type options struct {
 	socket     string
 	drainGrace time.Duration
 	certs      sslCerts
+	// emptyConfirmations is --empty-confirmations (Syncer.EmptyConfirmations).
+	emptyConfirmations int
 }
 
 // prepareCerts writes the certificates marathon_https_in needs (commands
@@ -127,6 +130,9 @@ func parseOptions(c *cli.Context) (*options, error) {
 	cfg.BindHTTP = !c.Bool("dont-bind-http-https")
 	cfg.HaproxyMap = c.Bool("haproxy-map")
 	cfg.GroupHTTPSByVhost = c.Bool("group-https-by-vhost")
+	if o.emptyConfirmations = c.Int("empty-confirmations"); o.emptyConfirmations < 0 {
+		return nil, fmt.Errorf("--empty-confirmations %d: want 0 or more", o.emptyConfirmations)
+	}
 	if cfg.Templates, err = globalTemplates(c.String("templates-dir"), os.Getenv); err != nil {
 		return nil, err
 	}

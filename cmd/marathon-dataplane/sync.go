@@ -65,7 +65,8 @@ func runSync(c *cli.Context, dry bool) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("data plane api client: %v", err), exitFailed)
 	}
-	s := &sync.Syncer{Apps: mc, API: dc, Resolver: sync.NewDNSResolver(time.Minute, 1000), Config: o.sync, Log: o.log, DrainGrace: o.drainGrace}
+	s := &sync.Syncer{Apps: mc, API: dc, Resolver: sync.NewDNSResolver(time.Minute, 1000), Config: o.sync, Log: o.log, DrainGrace: o.drainGrace,
+		EmptyConfirmations: o.emptyConfirmations}
 	rt, err := o.runtimeClient()
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
