@@ -34,6 +34,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./labels/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./templates/
 	$(GO) test -run '^$$' -fuzz '^FuzzFill$$' -fuzztime $(FUZZTIME) ./templates/
+	$(GO) test -run '^$$' -fuzz '^FuzzSSEDecoder$$' -fuzztime $(FUZZTIME) ./marathon/
+	$(GO) test -run '^$$' -fuzz '^FuzzAppsJSON$$' -fuzztime $(FUZZTIME) ./marathon/
 
 e2e: deps
 	$(GO) test -count=1 -v ./e2e/
