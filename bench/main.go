@@ -210,7 +210,7 @@ func synthetic(n int) (*apps, error) {
 	}
 	src := &apps{}
 	for i := 0; i < n; i++ {
-		a := marathon.App{ID: fmt.Sprintf("/bench/app%d", i), Instances: 5,
+		a := marathon.App{ID: fmt.Sprintf("/bench/app%d", i), Instances: 5, Version: "2026-11-25T00:00:00.000Z",
 			PortDefinitions: []marathon.PortDefinition{{Port: ports[i]}}}
 		for t := 0; t < 5; t++ {
 			a.Tasks = append(a.Tasks, marathon.Task{ID: fmt.Sprintf("app%d.%d", i, t), Host: "127.0.0.1",

@@ -56,7 +56,7 @@ const (
 	hereFrontend = "structured service frontend; overridable per port: name, bind port, mode and backend stay (bind options, option httplog|tcplog, timeout client, maxconn, acl, http-request, tcp-request)"
 	hereRouting  = "ACLs, http-request rules and use_backend in the shared frontends; overridable per port (acl, use_backend of its own backend, redirect, http-request), defaults identical to the built-in rules"
 	hereBuiltIn  = "built in as structured objects; an override is rejected until translated (issue #5)"
-	hereGlobal   = "the base haproxy.cfg the Data Plane API manages (deployments/haproxy.cfg); not read from the environment yet (issue #5)"
+	hereGlobal   = "the base haproxy.cfg (deployments/haproxy.cfg); an override's sections (global, defaults, listen ...) replace the configuration's sections of the same name as text, through a full configuration commit, checked by HAProxy"
 	hereDead     = "never emitted by marathon-lb; an override is rejected"
 	hereMapLabel = "built in (--haproxy-map); the per-port MAP_* label is accepted and ignored, as in marathon-lb"
 )

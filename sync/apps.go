@@ -28,13 +28,28 @@ var excludedStates = map[string]bool{
 	marathon.TaskGoneByOperator: true, marathon.TaskUnknown: true,
 }
 
+// appBuild is what one app turned into.
+type appBuild struct {
+	svcs    []*service
+	errs    []error
+	warns   []string
+	skipped []SkippedService
+	// health holds the health answers this app's tasks gave (Build.Health).
+	health map[string]bool
+	// usesExisting is set when the outcome depended on which backends
+	// HAProxy has now (an empty service kept), which an app's content
+	// alone does not say: such a result is not cached.
+	usesExisting bool
+}
+
 // buildApp turns one app into its services (§3.1 step 4–6).
-func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigner, existing Existing, health map[string]bool, draining map[string]bool) ([]*service, []error, []string, []SkippedService) {
+func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigner, existing Existing, draining map[string]bool) (out appBuild) {
 	var warns []string
 	var skipped []SkippedService
 	skip := func(n int, why string) {
 		skipped = append(skipped, SkippedService{AppID: app.ID, PortIndex: n, Reason: why})
 	}
+	defer func() { out.warns, out.skipped = warns, skipped }()
 	mode := networkingMode(app)
 	ports := servicePorts(app, mode)
 
@@ -58,7 +73,10 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 				ok, known = alive(t), true
 			}
 			if known {
-				health[t.ID] = ok
+				if out.health == nil {
+					out.health = map[string]bool{}
+				}
+				out.health[t.ID] = ok
 			}
 			if !ok {
 				continue
@@ -93,7 +111,9 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 		errs = append(errs, checkTemplates(app.ID, p)...)
 	}
 	if len(errs) > 0 {
-		return nil, errs, warns, nil
+		skipped = nil
+		out.errs = errs
+		return out
 	}
 	if len(ports) == 0 {
 		skip(-1, "the app has no service ports")
@@ -102,7 +122,6 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 		warns = append(warns, fmt.Sprintf("app %s: label %s is not supported yet and was ignored", app.ID, l))
 	}
 
-	var svcs []*service
 	for n, sp := range ports {
 		lp := parsed.Ports[n]
 		if !lp.Enabled {
@@ -149,6 +168,9 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 			}
 			s.servers = append(s.servers, spec)
 		}
+		if len(s.servers) == 0 {
+			out.usesExisting = true
+		}
 		if len(s.servers) == 0 && !existing.Backends[s.backend] {
 			// §3.1 step 6: a service without servers is left out. One that
 			// is already in HAProxy keeps its empty backend and frontend
@@ -173,27 +195,32 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 		})
 		be, err := backendFor(s, cfg)
 		if err != nil {
-			return nil, []error{err}, warns, skipped
+			out.errs = []error{err}
+			return out
 		}
 		fe, err := serviceFrontend(s, cfg)
 		if err != nil {
-			return nil, []error{err}, warns, skipped
+			out.errs = []error{err}
+			return out
 		}
 		if err := checkFrontendTemplates(s); err != nil {
-			return nil, []error{err}, warns, skipped
+			out.errs = []error{err}
+			return out
 		}
 		if _, _, err := appIDChunk(s); err != nil {
-			return nil, []error{err}, warns, skipped
+			out.errs = []error{err}
+			return out
 		}
 		if s.lbl.Auth != nil {
 			if s.userlist, err = userlistFor(s); err != nil {
-				return nil, []error{err}, warns, skipped
+				out.errs = []error{err}
+				return out
 			}
 		}
 		s.built, s.builtFrontend = be, fe
-		svcs = append(svcs, s)
+		out.svcs = append(out.svcs, s)
 	}
-	return svcs, nil, warns, skipped
+	return out
 }
 
 func alive(t marathon.Task) bool {

@@ -64,3 +64,30 @@ func BenchmarkDiffOneTaskChanged(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkBuildDesiredOneAppChanged is the per-event build with the
+// BuildCache: one app's task set changes between passes.
+func BenchmarkBuildDesiredOneAppChanged(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		apps := syntheticApps(n)
+		for i := range apps {
+			apps[i].Version = "v1"
+		}
+		cfg := DefaultConfig()
+		cfg.Groups = []string{"external"}
+		cache := NewBuildCache()
+		cache.Build(apps, cfg, ipResolver{}, Existing{})
+		b.Run(fmt.Sprintf("apps=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				apps[i%n].Tasks[0].Ports[0]++
+				cache.Build(apps, cfg, ipResolver{}, Existing{})
+			}
+		})
+	}
+}
+
+// ipResolver answers IP literals, as DNSResolver does without a lookup.
+type ipResolver struct{}
+
+func (ipResolver) LookupHost(host string) (string, error) { return host, nil }

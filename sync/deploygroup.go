@@ -20,8 +20,20 @@ import (
 // through in order. It returns the apps, the draining task ids, and the
 // errors of groups that cannot be merged (keyed by the group's app id).
 func mergeDeploymentGroups(apps []marathon.App, healthCheck bool) ([]marathon.App, map[string]bool, map[string][]error) {
-	var out []marathon.App
 	draining := map[string]bool{}
+	grouped := false
+	for i := range apps {
+		if apps[i].Labels[labels.DeploymentGroup] != "" {
+			grouped = true
+			break
+		}
+	}
+	if !grouped {
+		// The common case copies nothing: an App is large, and this runs
+		// for every event.
+		return apps, draining, nil
+	}
+	var out []marathon.App
 	errs := map[string][]error{}
 	at := map[string]int{} // group id → index in out
 	for _, app := range apps {

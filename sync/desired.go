@@ -3,6 +3,7 @@ package sync
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/marathon-dataplane/marathon-dataplane/labels"
@@ -21,6 +22,12 @@ type Config struct {
 	// DefaultsName is the named defaults section every created proxy uses
 	// ("from"), so HAProxy 2.6 never warns about implicit defaults.
 	DefaultsName string
+	// Head is a HAPROXY_HEAD override (HeadSections): these sections of
+	// the configuration are kept equal to it through the full commit.
+	Head []Section
+	// DefaultOptions is HAPROXY_GLOBAL_DEFAULT_OPTIONS, sorted, when set
+	// and Head is not: the defaults section's `option X` lines.
+	DefaultOptions []string
 	// BindHTTP is false with --dont-bind-http-https.
 	BindHTTP bool
 	// HTTPBindAddr/HTTPPort is marathon_http_in's bind (marathon-lb: *:80).
@@ -203,6 +210,10 @@ func ExistingIn(current *State, foreignPorts map[int]string) Existing {
 // BuildDesired computes the HAProxy objects for apps given what HAProxy
 // already runs (the zero Existing for an empty HAProxy).
 func BuildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existing) Build {
+	return buildDesired(apps, cfg, res, existing, nil)
+}
+
+func buildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existing, cache *BuildCache) Build {
 	b := Build{State: NewState(), Rejected: map[string][]error{}, AppCount: len(apps), Health: map[string]bool{}}
 	assigner := newPortAssigner(cfg.MinServPortIPPerTask, cfg.MaxServPortIPPerTask)
 
@@ -210,6 +221,7 @@ func BuildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 	for g, errs := range groupErrs {
 		b.Rejected[g] = errs
 	}
+	cache.begin(cfg)
 	var perApp [][]*service
 	for i := range apps {
 		app := &apps[i]
@@ -217,15 +229,24 @@ func BuildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 			b.Skipped = append(b.Skipped, SkippedService{AppID: app.ID, PortIndex: -1, Reason: "the app is this load balancer (FRAMEWORK_NAME)"})
 			continue
 		}
-		svcs, errs, warns, skipped := buildApp(app, cfg, res, assigner, existing, b.Health, draining)
-		b.Warnings = append(b.Warnings, warns...)
-		b.Skipped = append(b.Skipped, skipped...)
-		if len(errs) > 0 {
-			b.Rejected[app.ID] = errs
+		key := cache.key(app, cfg, res, existing, draining)
+		ab, hit := cache.get(app.ID, key)
+		if !hit {
+			ab = buildApp(app, cfg, res, assigner, existing, draining)
+			cache.put(app.ID, key, ab)
+		}
+		for id, ok := range ab.health {
+			b.Health[id] = ok
+		}
+		b.Warnings = append(b.Warnings, ab.warns...)
+		b.Skipped = append(b.Skipped, ab.skipped...)
+		if len(ab.errs) > 0 {
+			b.Rejected[app.ID] = ab.errs
 			continue
 		}
-		perApp = append(perApp, svcs)
+		perApp = append(perApp, ab.svcs)
 	}
+	cache.end()
 
 	// Conflicts are settled in (app id) order so the outcome does not depend
 	// on Marathon's ordering: the first app keeps the port or name.
@@ -295,9 +316,9 @@ func firstApp(s []*service) string {
 // claim registers the app's bind ports and backend names, or explains the
 // clash without registering anything.
 func claim(svcs []*service, ports map[int]string, backends map[string]string) error {
-	seenPort := map[int]bool{}
-	for _, s := range svcs {
-		if owner, ok := ports[s.bindPort]; ok || seenPort[s.bindPort] {
+	for i, s := range svcs {
+		seen := slices.ContainsFunc(svcs[:i], func(o *service) bool { return o.bindPort == s.bindPort })
+		if owner, ok := ports[s.bindPort]; ok || seen {
 			if !ok {
 				owner = "another port of the same app"
 			}
@@ -306,7 +327,6 @@ func claim(svcs []*service, ports map[int]string, backends map[string]string) er
 		if owner, ok := backends[s.backend]; ok {
 			return &AppError{AppID: s.appID, Port: s.index, Err: fmt.Errorf("%w: backend name %s is already used by app %s", ErrConflict, s.backend, owner)}
 		}
-		seenPort[s.bindPort] = true
 	}
 	for _, s := range svcs {
 		ports[s.bindPort] = "app " + s.appID

@@ -233,6 +233,11 @@ func DiffWith(current, desired *State, opt DiffOptions) Plan {
 
 	for _, name := range desired.BackendNames() {
 		want, have := desired.Backends[name], current.Backends[name]
+		if want == have {
+			// The same object (a cached build, remembered as applied):
+			// nothing to compare.
+			continue
+		}
 		// Servers can come and go live only in a backend HAProxy already
 		// runs unchanged, with an algorithm that accepts dynamic servers.
 		dynamic := opt.DynamicServers && have != nil && supportsDynamicServers(want.Backend) && allHavePorts(want.Servers)
@@ -266,6 +271,9 @@ func DiffWith(current, desired *State, opt DiffOptions) Plan {
 
 	for _, name := range desired.FrontendNames() {
 		want, have := desired.Frontends[name], current.Frontends[name]
+		if want == have {
+			continue
+		}
 		if have == nil {
 			add(Step{Kind: Full, Op: Create, Object: ObjFrontend, Name: name, Value: want.Frontend})
 			have = &Frontend{}
@@ -301,14 +309,19 @@ func DiffWith(current, desired *State, opt DiffOptions) Plan {
 		}
 	}
 
-	// With a reload coming anyway, every step rides in the one write that
-	// needs it: one version, one reload.
+	p.settle()
+	return p
+}
+
+// settle gives every step the plan's strategy: with a reload coming
+// anyway, every step rides in the one write that needs it (one version,
+// one reload).
+func (p *Plan) settle() {
 	if k := p.Strategy(); k != Runtime {
 		for i := range p.Steps {
 			p.Steps[i].Kind = k
 		}
 	}
-	return p
 }
 
 // diffIndexed diffs an ordered list of indexed objects (ACLs, rules) by

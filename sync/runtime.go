@@ -246,7 +246,13 @@ func renderWith(ctx context.Context, api ConfigAPI, steps []Step) (int64, string
 		return 0, "", fmt.Errorf("start transaction to render the configuration: %w", err)
 	}
 	defer tx.Discard()
+	var sections []Section
 	for _, s := range steps {
+		if s.Object == ObjSection {
+			// HEAD's sections are text (head.go), put in after rendering.
+			sections = append(sections, s.Value.(Section))
+			continue
+		}
 		if err := applyTxStep(ctx, tx, s); err != nil {
 			return 0, "", fmt.Errorf("render %s: %w", s, err)
 		}
@@ -255,7 +261,7 @@ func renderWith(ctx context.Context, api ConfigAPI, steps []Step) (int64, string
 	if err != nil {
 		return 0, "", fmt.Errorf("read rendered configuration: %w", err)
 	}
-	return version, text, nil
+	return version, ReplaceSections(text, sections), nil
 }
 
 // ApplyFullCommit applies every plan the way marathon-lb does: the whole

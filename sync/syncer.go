@@ -54,6 +54,11 @@ type Syncer struct {
 	knownVersion int64
 	// health is the last known health answer per task (Build.Health).
 	health map[string]bool
+	// builds keeps each app's build between passes (BuildCache).
+	builds *BuildCache
+	// readVersion is the configuration version the last pass read at;
+	// headVersion the one at which HAPROXY_HEAD was known to be in place.
+	readVersion, headVersion int64
 	// creating is set while Sync runs: missing map files are created.
 	creating bool
 	// cleanedAt is the last transaction cleanup; failed, whether the last
@@ -124,7 +129,10 @@ func (s *Syncer) Plan(ctx context.Context) (Result, error) {
 	}
 	existing := ExistingIn(current, foreign)
 	existing.Health = s.health
-	r.Build = BuildDesired(apps, cfg, s.Resolver, existing)
+	if s.builds == nil {
+		s.builds = NewBuildCache()
+	}
+	r.Build = s.builds.Build(apps, cfg, s.Resolver, existing)
 	// Only the tasks of this listing are remembered: the map stays as
 	// large as Marathon's task list.
 	s.health = r.Build.Health
@@ -138,7 +146,43 @@ func (s *Syncer) Plan(ctx context.Context) (Result, error) {
 	}
 	KeepRejected(current, r.Build.State, r.Build.Rejected)
 	r.Plan = DiffWith(current, r.Build.State, DiffOptions{DynamicServers: s.Runtime != nil})
+	head, err := s.headSteps(ctx, cfg)
+	if err != nil {
+		return r, err
+	}
+	if len(head) > 0 {
+		r.Plan.Steps = append(head, r.Plan.Steps...)
+		r.Plan.settle()
+	}
 	return r, nil
+}
+
+// headSteps compares HAPROXY_HEAD (or HAPROXY_GLOBAL_DEFAULT_OPTIONS) with
+// the configuration's sections. The text is read only when the version
+// moved since the head was last known to be in place.
+func (s *Syncer) headSteps(ctx context.Context, cfg Config) ([]Step, error) {
+	if len(cfg.Head) == 0 && cfg.DefaultOptions == nil {
+		return nil, nil
+	}
+	if s.headVersion != 0 && s.headVersion == s.readVersion {
+		return nil, nil
+	}
+	text, version, err := s.API.RawConfig(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("read the configuration text for HAPROXY_HEAD: %w", err)
+	}
+	want, err := wantedHead(cfg, text)
+	if err != nil {
+		return nil, err
+	}
+	steps, err := headSteps(text, want)
+	if err != nil {
+		return nil, err
+	}
+	if len(steps) == 0 {
+		s.headVersion = version
+	}
+	return steps, nil
 }
 
 // Sync plans and applies, re-planning when another writer got in between.
@@ -206,6 +250,7 @@ func (s *Syncer) readCurrent(ctx context.Context) (*State, map[int]string, error
 	if err != nil {
 		return nil, nil, err
 	}
+	s.readVersion = before
 	if s.known != nil && before == s.knownVersion {
 		return s.known, s.knownForeign, nil
 	}
@@ -228,6 +273,10 @@ func (s *Syncer) Forget() { s.known = nil }
 // remember keeps the applied state as HAProxy's configuration when the
 // apply fully succeeded; anything else is re-read next time.
 func (s *Syncer) remember(r Result, err error) {
+	if err == nil && r.Applied.Version != 0 {
+		// A successful write leaves the head as planned: in place.
+		s.headVersion = r.Applied.Version
+	}
 	if err != nil || r.Applied.Version == 0 || r.Applied.Draining > 0 {
 		s.known = nil
 		return

@@ -133,8 +133,13 @@ func parseOptions(c *cli.Context) (*options, error) {
 	if o.emptyConfirmations = c.Int("empty-confirmations"); o.emptyConfirmations < 0 {
 		return nil, fmt.Errorf("--empty-confirmations %d: want 0 or more", o.emptyConfirmations)
 	}
-	if cfg.Templates, err = globalTemplates(c.String("templates-dir"), os.Getenv); err != nil {
+	global, err := globalTemplates(c.String("templates-dir"), cfg.DefaultsName, os.Getenv)
+	if err != nil {
 		return nil, err
+	}
+	cfg.Templates, cfg.Head, cfg.DefaultOptions = global.templates, global.head, global.defaultOptions
+	for _, w := range global.warnings {
+		log.Warn(w)
 	}
 	cfg.TLSSocketDir = c.String("group-https-socket-dir")
 	cfg.DefaultBindAddr = c.String("bind-addr")
