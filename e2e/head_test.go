@@ -13,7 +13,8 @@ import (
 )
 
 // TestHAProxyHead: a marathon-lb HAPROXY_HEAD override reaches the running
-// HAProxy through one full commit, and stays in place, without a reload
+// HAProxy through one full commit (and an HTTP_FRONTEND_HEAD override the
+// shared frontend), and stays in place, without a reload
 // of its own, while task churn (runtime path) and backend changes (a
 // transaction, after which the Data Plane API re-renders the whole file)
 // follow.
@@ -38,9 +39,13 @@ defaults
     timeout server 30s
     timeout queue 7s
 `, s.hap.Socket, dir)
+	// The shared :80 frontend's head, overridden as marathon-lb users do.
+	httpHead := fmt.Sprintf("frontend marathon_http_in\n  bind 127.0.0.1:%d\n  mode http\n  http-request set-header X-Shared-Head yes\n", s.httpPort)
 	templates := t.TempDir()
-	if err := os.WriteFile(filepath.Join(templates, "HAPROXY_HEAD"), []byte(head), 0o644); err != nil {
-		t.Fatal(err)
+	for name, text := range map[string]string{"HAPROXY_HEAD": head, "HAPROXY_HTTP_FRONTEND_HEAD": httpHead} {
+		if err := os.WriteFile(filepath.Join(templates, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	run := func(args ...string) string {
 		t.Helper()
@@ -68,8 +73,8 @@ defaults
 	if err != nil || !strings.Contains(info, "\nMaxconn: 4242\n") {
 		t.Fatalf("show info after the head was applied (%v):\n%s", err, info)
 	}
-	if code, body, err := get(s.httpPort, "web.example.com", "/"); err != nil || code != 200 {
-		t.Fatalf("through HAProxy: %d %v %q", code, err, body)
+	if code, body, err := get(s.httpPort, "web.example.com", "/header?name=X-Shared-Head"); err != nil || code != 200 || !strings.Contains(body, "X-Shared-Head=yes") {
+		t.Fatalf("through HAProxy, the head's header at the task: %d %v %q", code, err, body)
 	}
 	inSync("after the head's commit")
 

@@ -289,6 +289,9 @@ func buildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 			Mode: s.mode, VHosts: s.lbl.VHosts, Path: s.lbl.Path, Servers: len(s.servers),
 		})
 	}
+	if err := ValidateSharedHeads(cfg); err != nil {
+		b.Warnings = append(b.Warnings, fmt.Sprintf("built-in frontend heads used: %v", err))
+	}
 	if cfg.BindHTTP {
 		b.State.Frontends[HTTPFrontend] = httpFrontend(services, cfg)
 	}

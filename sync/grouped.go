@@ -35,14 +35,7 @@ func groupedHTTPS(services []*service, cfg Config, st *State) []string {
 	}
 	sort.Strings(hosts)
 
-	splitter := &Frontend{
-		Frontend: dataplane.Frontend{Name: HTTPSFrontend, From: cfg.DefaultsName, Mode: "tcp", Description: ownerDescription("")},
-		Binds:    []dataplane.Bind{bindFor(cfg.HTTPSBindAddr, cfg.HTTPSPort)},
-		TCPRequestRules: []dataplane.TCPRequestRule{
-			{Type: "inspect-delay", Timeout: dataplane.Int64(5000)},
-			{Type: "content", Action: "accept", Cond: "if", CondTest: "{ req_ssl_hello_type 1 }"},
-		},
-	}
+	splitter := withHead(splitterHead, cfg, tmplGroupedSplitHd)
 	var warns []string
 	for _, h := range hosts {
 		name := sanitize(h)

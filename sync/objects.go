@@ -274,6 +274,21 @@ func networkAllowed(s *service, be *dataplane.Backend, out *Backend) error {
 			return templateError(s.appID, s.index, name, s.lbl.Templates[name], fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
 		}
 	}
+	allowDeny := "TCP_BACKEND_ACL_ALLOW_DENY"
+	if s.mode == "http" {
+		allowDeny = "HTTP_BACKEND_ACL_ALLOW_DENY"
+	}
+	if ds, ok, err := overrideDirectives(s, allowDeny, nil); ok {
+		// A global override (§5.2 rows 29, 47): its rules replace the
+		// built-in allow/deny pair.
+		if err == nil {
+			err = applyBackendDirectives(ds, be, out)
+		}
+		if err != nil {
+			return templateError(s.appID, s.index, allowDeny, s.lbl.Templates[allowDeny], fmt.Errorf("%w: %w", labels.ErrInvalidValue, err))
+		}
+		return nil
+	}
 	if s.mode == "http" {
 		out.HTTPRequestRules = append(out.HTTPRequestRules,
 			dataplane.HTTPRequestRule{Type: "allow", Cond: "if", CondTest: "network_allowed"},
@@ -384,10 +399,7 @@ type chunk struct {
 // httpFrontend builds marathon_http_in with vhost and path routing, auth
 // and redirects (§6.3), chunks ordered by weight (§6.4).
 func httpFrontend(services []*service, cfg Config) *Frontend {
-	fe := &Frontend{
-		Frontend: dataplane.Frontend{Name: HTTPFrontend, From: cfg.DefaultsName, Mode: "http", Description: ownerDescription("")},
-		Binds:    []dataplane.Bind{bindFor(cfg.HTTPBindAddr, cfg.HTTPPort)},
-	}
+	fe := withHead(httpFrontendHead, cfg, tmplHTTPHead)
 	addChunks(fe, services, cfg, mappedOn80, "%[req.hdr(host),lower,regsub(:.*$,,),map("+cfg.DomainMapFile+")]",
 		func(s *service) chunk { return frontendChunk(s, vhostPieces(s), func() chunk { return vhostChunk(s) }) })
 	return fe
@@ -488,17 +500,7 @@ func vhostChunk(s *service) chunk {
 // chunks routed on the SNI, exact and case-sensitive as in marathon-lb
 // (§6.3, §6.6). A service's SSL_CERT is not added here.
 func httpsFrontend(services []*service, cfg Config) *Frontend {
-	bind := bindFor(cfg.HTTPSBindAddr, cfg.HTTPSPort)
-	bind.SSL = true
-	if len(cfg.SSLCerts) == 1 {
-		bind.SSLCertificate = cfg.SSLCerts[0]
-	} else {
-		bind.CrtList = cfg.SSLCertList
-	}
-	fe := &Frontend{
-		Frontend: dataplane.Frontend{Name: HTTPSFrontend, From: cfg.DefaultsName, Mode: "http", Description: ownerDescription("")},
-		Binds:    []dataplane.Bind{bind},
-	}
+	fe := withHead(httpsFrontendHead, cfg, tmplHTTPSHead)
 	addChunks(fe, services, cfg, mappedOn443, sniMapRule(cfg),
 		func(s *service) chunk {
 			return frontendChunk(s, sniPieces(s, s.lbl.VHosts), func() chunk { return sniChunk(s) })
@@ -580,10 +582,7 @@ func userlistFor(s *service) (*Userlist, error) {
 // appIDFrontend builds marathon_http_appid_in: the first http-mode service
 // of each app is reachable by its X-Marathon-App-Id header (§6.7).
 func appIDFrontend(services []*service, cfg Config) *Frontend {
-	fe := &Frontend{
-		Frontend: dataplane.Frontend{Name: AppIDFrontend, From: cfg.DefaultsName, Mode: "http", Description: ownerDescription("")},
-		Binds:    []dataplane.Bind{bindFor(cfg.AppIDBindAddr, cfg.AppIDPort)},
-	}
+	fe := withHead(appIDFrontendHead, cfg, tmplAppIDHead)
 	seen := map[string]bool{}
 	for _, s := range services { // sorted by (app id, service port)
 		if s.mode != "http" || seen[s.appID] {

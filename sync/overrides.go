@@ -24,6 +24,7 @@ var translatedTemplates = map[string]bool{
 	"FRONTEND_HEAD": true, "FRONTEND_BACKEND_GLUE": true,
 	"HTTP_BACKEND_PROXYPASS_GLUE": true, "HTTP_BACKEND_REVPROXY_GLUE": true,
 	"HTTP_BACKEND_NETWORK_ALLOWED_ACL": true, "TCP_BACKEND_NETWORK_ALLOWED_ACL": true,
+	"HTTP_BACKEND_ACL_ALLOW_DENY": true, "TCP_BACKEND_ACL_ALLOW_DENY": true,
 	"USERLIST_HEAD": true, "HTTP_FRONTEND_APPID_ACL": true,
 	// The shared-frontend routing templates (frontend_templates.go).
 	"HTTP_FRONTEND_ACL": true, "HTTP_FRONTEND_ACL_ONLY": true, "HTTP_FRONTEND_ACL_ONLY_WITH_PATH": true,
@@ -188,7 +189,8 @@ func applyServerOptions(a []string, srv *dataplane.Server) error {
 }
 
 // unformatted templates are copied as they are: "{x}" stays literal (§5.1).
-var unformatted = map[string]bool{"BACKEND_HTTP_OPTIONS": true, "BACKEND_HSTS_OPTIONS": true, "BACKEND_STICKY_OPTIONS": true}
+var unformatted = map[string]bool{"BACKEND_HTTP_OPTIONS": true, "BACKEND_HSTS_OPTIONS": true, "BACKEND_STICKY_OPTIONS": true,
+	"HTTP_BACKEND_ACL_ALLOW_DENY": true, "TCP_BACKEND_ACL_ALLOW_DENY": true}
 
 // SupportedDirectives are the backend directives a template may use, and
 // what each becomes.
@@ -596,28 +598,59 @@ func tcpRequestRule(a []string) (dataplane.TCPRequestRule, error) {
 // and the backend stay the service's: they are what the rest of the
 // configuration and the conflict checks rely on.
 func applyFrontendDirectives(ds []templates.Directive, s *service, fe *Frontend) error {
+	return applyFrontendShaped(ds, serviceShape(s), fe)
+}
+
+// frontendShape is what a frontend template must keep: the name, the
+// bind port and the mode the rest of the configuration relies on, and the
+// backend it may name ("" for a shared frontend: its routing comes from
+// the apps).
+type frontendShape struct {
+	name     string
+	port     int
+	mode     string
+	modeHint string
+	backend  string
+	// bind builds the bind from the template's address and options.
+	bind func(host string, o labels.BindOptions) (dataplane.Bind, error)
+}
+
+func serviceShape(s *service) frontendShape {
+	return frontendShape{
+		name: s.backend, port: s.bindPort, mode: s.mode, backend: s.backend,
+		modeHint: fmt.Sprintf("set HAPROXY_%d_MODE", s.index),
+		bind: func(host string, o labels.BindOptions) (dataplane.Bind, error) {
+			if len(o.Crt) > 1 {
+				return dataplane.Bind{}, errors.New("one certificate per service-port bind")
+			}
+			return bindFromOptions(host, s.bindPort, o.Crt, o), nil
+		},
+	}
+}
+
+func applyFrontendShaped(ds []templates.Directive, shape frontendShape, fe *Frontend) error {
 	for _, d := range ds {
-		if err := applyFrontendDirective(d, s, fe); err != nil {
+		if err := applyFrontendDirective(d, shape, fe); err != nil {
 			return fmt.Errorf("line %d %q: %w", d.Line, d.String(), err)
 		}
 	}
 	return nil
 }
 
-func applyFrontendDirective(d templates.Directive, s *service, fe *Frontend) error {
+func applyFrontendDirective(d templates.Directive, shape frontendShape, fe *Frontend) error {
 	a := d.Args
 	switch d.Keyword {
 	case "frontend":
-		if len(a) != 1 || a[0] != s.backend {
-			return fmt.Errorf("the frontend must keep its name %s", s.backend)
+		if len(a) != 1 || a[0] != shape.name {
+			return fmt.Errorf("the frontend must keep its name %s", shape.name)
 		}
 	case "bind":
 		if len(a) == 0 {
 			return errors.New("bind needs an address")
 		}
 		host, port, err := net.SplitHostPort(a[0])
-		if err != nil || port != strconv.Itoa(s.bindPort) {
-			return fmt.Errorf("the bind must stay on port %d", s.bindPort)
+		if err != nil || port != strconv.Itoa(shape.port) {
+			return fmt.Errorf("the bind must stay on port %d", shape.port)
 		}
 		if host == "" {
 			host = "*"
@@ -629,23 +662,27 @@ func applyFrontendDirective(d templates.Directive, s *service, fe *Frontend) err
 		if err != nil {
 			return err
 		}
-		if len(o.Crt) > 1 {
-			return errors.New("one certificate per service-port bind")
+		b, err := shape.bind(host, o)
+		if err != nil {
+			return err
 		}
-		fe.Binds = append(fe.Binds, bindFromOptions(host, s.bindPort, o.Crt, o))
+		fe.Binds = append(fe.Binds, b)
 	case "mode":
-		if len(a) != 1 || a[0] != s.mode {
-			return fmt.Errorf("the mode must stay %s (set HAPROXY_%d_MODE)", s.mode, s.index)
+		if len(a) != 1 || a[0] != shape.mode {
+			return fmt.Errorf("the mode must stay %s (%s)", shape.mode, shape.modeHint)
 		}
 	case "use_backend", "default_backend":
+		if shape.backend == "" {
+			return fmt.Errorf("%s's routing comes from the apps' labels; it names no backend itself", shape.name)
+		}
 		args, cond, test := splitCond(a)
-		if len(args) != 1 || args[0] != s.backend {
-			return fmt.Errorf("a service frontend may only name its own backend %s", s.backend)
+		if len(args) != 1 || args[0] != shape.backend {
+			return fmt.Errorf("a service frontend may only name its own backend %s", shape.backend)
 		}
 		if cond == "" {
-			fe.Frontend.DefaultBackend = s.backend
+			fe.Frontend.DefaultBackend = shape.backend
 		} else if d.Keyword == "use_backend" {
-			fe.SwitchingRules = append(fe.SwitchingRules, dataplane.BackendSwitchingRule{Name: s.backend, Cond: cond, CondTest: test})
+			fe.SwitchingRules = append(fe.SwitchingRules, dataplane.BackendSwitchingRule{Name: shape.backend, Cond: cond, CondTest: test})
 		} else {
 			return errors.New("default_backend takes no condition")
 		}
@@ -710,7 +747,9 @@ func withGlobalTemplates(p *labels.Port, global map[string]string) {
 	}
 	merged := make(map[string]string, len(p.Templates)+len(global))
 	for n, t := range global {
-		merged[n] = t
+		if !sharedHeadTemplates[n] {
+			merged[n] = t
+		}
 	}
 	for n, t := range p.Templates {
 		merged[n] = t
@@ -725,6 +764,8 @@ func ValidateTemplates(global map[string]string) error {
 	var errs []error
 	for _, n := range sortedKeys(global) {
 		switch {
+		case sharedHeadTemplates[n]:
+			// Checked against the ports and certificates (ValidateSharedHeads).
 		case translatedTemplates[n]:
 			// Placeholders are checked per service; quoting errors now.
 			if _, err := templates.Parse(global[n]); err != nil {

@@ -160,6 +160,9 @@ func parseOptions(c *cli.Context) (*options, error) {
 	if (minP == 0) != (maxP == 0) || minP > maxP || minP < 0 || maxP > 65535 {
 		return nil, fmt.Errorf("--min-serv-port-ip-per-task %d and --max-serv-port-ip-per-task %d: both must be 0, or 1 <= min <= max <= 65535", minP, maxP)
 	}
+	if err := sync.ValidateSharedHeads(cfg); err != nil {
+		return nil, err
+	}
 	o.sync = cfg
 	return o, nil
 }
