@@ -447,4 +447,19 @@ func TestGroupHTTPSByVhost(t *testing.T) {
 	if code, out := s.cli("sync", "--group-https-by-vhost", "--group-https-socket-dir", s.hap.Dir); code != 0 || s.version() != v {
 		t.Fatalf("second sync: exit %d, version %d→%d\n%s", code, v, s.version(), out)
 	}
+
+	// marathon-lb's per-vhost frontend template, overridden globally: its
+	// rule reaches the task through each vhost's TLS frontend.
+	dir := t.TempDir()
+	head := "frontend {name}\n  mode http\n  bind abns@{name} accept-proxy ssl {sslCerts}{bindOpts}\n  http-request set-header X-Vhost-Head {name}\n"
+	if err := os.WriteFile(filepath.Join(dir, "HAPROXY_HTTPS_GROUPED_VHOST_FRONTEND_HEAD"), []byte(head), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := s.cli("sync", "--group-https-by-vhost", "--group-https-socket-dir", s.hap.Dir, "--templates-dir", dir); code != 0 {
+		t.Fatalf("sync with the template: exit %d\n%s", code, out)
+	}
+	a, _, err := fetch(fmt.Sprintf("https://127.0.0.1:%d/header?name=X-Vhost-Head", s.httpsPort), "web.example.com", nil)
+	if err != nil || a.code != 200 || !strings.Contains(a.body, "X-Vhost-Head=web_example_com") {
+		t.Fatalf("with HTTPS_GROUPED_VHOST_FRONTEND_HEAD: %v %d %q", err, a.code, a.body)
+	}
 }

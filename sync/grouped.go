@@ -37,26 +37,40 @@ func groupedHTTPS(services []*service, cfg Config, st *State) []string {
 
 	splitter := withHead(splitterHead, cfg, tmplGroupedSplitHd)
 	var warns []string
+	builtIn := withoutTemplates(cfg, tmplVhostACL, tmplVhostBackend, tmplVhostFrontend)
 	for _, h := range hosts {
 		name := sanitize(h)
-		splitter.SwitchingRules = append(splitter.SwitchingRules,
-			dataplane.BackendSwitchingRule{Name: name, Cond: "if", CondTest: "{ req_ssl_sni -i " + h + " }"})
-		st.Backends[name] = &Backend{Backend: dataplane.Backend{Name: name, From: cfg.DefaultsName, Mode: "tcp", Description: ownerDescription("")},
-			Servers: []dataplane.Server{{Name: "loopback-for-tls", Address: tlsSocket(cfg, name), SendProxyV2: "enabled"}}}
+		// The per-vhost templates were checked at startup
+		// (ValidateSharedHeads); one that still does not fit this vhost
+		// leaves the built-in objects, with a warning.
+		acls, rules, err := vhostRouting(cfg, h, name)
+		if err != nil {
+			warns = append(warns, fmt.Sprintf("vhost %s: %v; built-in rule used", h, err))
+			acls, rules, _ = vhostRouting(builtIn, h, name)
+		}
+		splitter.ACLs = append(splitter.ACLs, acls...)
+		splitter.SwitchingRules = append(splitter.SwitchingRules, rules...)
+		be, err := vhostBackend(cfg, name)
+		if err != nil {
+			warns = append(warns, fmt.Sprintf("vhost %s: %v; built-in backend used", h, err))
+			be, _ = vhostBackend(builtIn, name)
+		}
+		st.Backends[name] = be
 
-		bind, warn := vhostBind(h, name, perHost[h], cfg)
+		fe, warn, err := vhostFrontend(cfg, h, name, perHost[h])
+		if err != nil {
+			warns = append(warns, fmt.Sprintf("vhost %s: %v; built-in frontend head used", h, err))
+			fe, _, _ = vhostFrontend(builtIn, h, name, perHost[h])
+		}
 		if warn != "" {
 			warns = append(warns, warn)
-		}
-		fe := &Frontend{
-			Frontend: dataplane.Frontend{Name: name, From: cfg.DefaultsName, Mode: "http", Description: ownerDescription("")},
-			Binds:    []dataplane.Bind{bind},
 		}
 		addChunks(fe, perHost[h], cfg, mappedOn443, sniMapRule(cfg), func(s *service) chunk {
 			return frontendChunk(s, sniPieces(s, []string{h}), func() chunk { return sniChunkFor(s, []string{h}) })
 		})
 		st.Frontends[name] = fe
 	}
+	reindexACLs(splitter.ACLs)
 	reindexTCPRequest(splitter.TCPRequestRules)
 	reindexSwitching(splitter.SwitchingRules)
 	st.Frontends[HTTPSFrontend] = splitter

@@ -611,6 +611,9 @@ type frontendShape struct {
 	mode     string
 	modeHint string
 	backend  string
+	// socket, when set, is the bind's one allowed address (a grouped
+	// vhost's abns@<name>, which becomes a socket file).
+	socket string
 	// bind builds the bind from the template's address and options.
 	bind func(host string, o labels.BindOptions) (dataplane.Bind, error)
 }
@@ -647,6 +650,21 @@ func applyFrontendDirective(d templates.Directive, shape frontendShape, fe *Fron
 	case "bind":
 		if len(a) == 0 {
 			return errors.New("bind needs an address")
+		}
+		if shape.socket != "" {
+			if a[0] != shape.socket {
+				return fmt.Errorf("the bind must stay on %s", shape.socket)
+			}
+			o, err := labels.ParseBindOptions(strings.Join(a[1:], " "))
+			if err != nil {
+				return err
+			}
+			b, err := shape.bind("", o)
+			if err != nil {
+				return err
+			}
+			fe.Binds = append(fe.Binds, b)
+			return nil
 		}
 		host, port, err := net.SplitHostPort(a[0])
 		if err != nil || port != strconv.Itoa(shape.port) {

@@ -26,7 +26,8 @@ const (
 )
 
 // sharedHeadTemplates are the global templates this file translates.
-var sharedHeadTemplates = map[string]bool{tmplHTTPHead: true, tmplAppIDHead: true, tmplHTTPSHead: true, tmplGroupedSplitHd: true}
+var sharedHeadTemplates = map[string]bool{tmplHTTPHead: true, tmplAppIDHead: true, tmplHTTPSHead: true, tmplGroupedSplitHd: true,
+	tmplVhostACL: true, tmplVhostBackend: true, tmplVhostFrontend: true}
 
 // applySharedHead applies the global template name, when set, to fe, a
 // shared frontend with its built-in bind and no routing yet.
@@ -114,12 +115,15 @@ func splitterShape(cfg Config) frontendShape {
 // the configuration (ports, certificates), at startup.
 func ValidateSharedHeads(cfg Config) error {
 	var errs []error
+	vhost := false
 	for _, n := range sortedKeys(cfg.Templates) {
 		if !sharedHeadTemplates[n] {
 			continue
 		}
 		var err error
 		switch n {
+		case tmplVhostACL, tmplVhostBackend, tmplVhostFrontend:
+			vhost = true
 		case tmplHTTPHead:
 			_, err = httpFrontendHead(cfg)
 		case tmplAppIDHead:
@@ -130,6 +134,9 @@ func ValidateSharedHeads(cfg Config) error {
 			_, err = splitterHead(cfg)
 		}
 		errs = append(errs, err)
+	}
+	if vhost {
+		errs = append(errs, validateVhostTemplates(cfg))
 	}
 	return errors.Join(errs...)
 }
@@ -184,9 +191,16 @@ func splitterHead(cfg Config) (*Frontend, error) {
 func withHead(build func(Config) (*Frontend, error), cfg Config, name string) *Frontend {
 	fe, err := build(cfg)
 	if err != nil {
-		cfg.Templates = maps.Clone(cfg.Templates)
-		delete(cfg.Templates, name)
-		fe, _ = build(cfg)
+		fe, _ = build(withoutTemplates(cfg, name))
 	}
 	return fe
+}
+
+// withoutTemplates is cfg with the built-in versions of names.
+func withoutTemplates(cfg Config, names ...string) Config {
+	cfg.Templates = maps.Clone(cfg.Templates)
+	for _, n := range names {
+		delete(cfg.Templates, n)
+	}
+	return cfg
 }

@@ -116,3 +116,49 @@ func TestAllowDenyOverride(t *testing.T) {
 		t.Fatalf("tcp rules %+v", db.TCPRequestRules)
 	}
 }
+
+func TestGroupedVhostTemplates(t *testing.T) {
+	f := loadFixture(t, "vhosts")
+	cfg := testConfig()
+	cfg.GroupHTTPSByVhost, cfg.TLSSocketDir = true, "/run/mdp"
+	cfg.HTTPSBindAddr, cfg.HTTPSPort, cfg.SSLCerts = "*", 443, []string{"/etc/ssl/cert.pem"}
+	cfg.Templates = map[string]string{
+		"HTTPS_GROUPED_VHOST_FRONTEND_ACL":  "  acl tls req_ssl_ver gt 0\n  use_backend {backend} if tls {{ req_ssl_sni -i {host} }}\n",
+		"HTTPS_GROUPED_VHOST_BACKEND_HEAD":  "backend {name}\n  mode tcp\n  timeout server 1h\n  server loopback-for-tls abns@{name} send-proxy-v2\n",
+		"HTTPS_GROUPED_VHOST_FRONTEND_HEAD": "frontend {name}\n  mode http\n  bind abns@{name} accept-proxy ssl {sslCerts}{bindOpts} alpn h2,http/1.1\n  option httplog\n",
+	}
+	if err := ValidateSharedHeads(cfg); err != nil {
+		t.Fatal(err)
+	}
+	b := BuildDesired(f.Apps, cfg, fakeResolver{}, Existing{})
+	if len(b.Warnings) != 0 || len(b.Rejected) != 0 {
+		t.Fatalf("warnings %q rejected %v", b.Warnings, b.Rejected)
+	}
+	split := b.State.Frontends[HTTPSFrontend]
+	if len(split.ACLs) == 0 || split.ACLs[0].ACLName != "tls" || !strings.HasPrefix(split.SwitchingRules[0].CondTest, "tls { req_ssl_sni -i ") {
+		t.Fatalf("splitter acls %+v rules %+v", split.ACLs, split.SwitchingRules)
+	}
+	name := split.SwitchingRules[0].Name
+	be := b.State.Backends[name]
+	if be == nil || be.Backend.ServerTimeout == nil || *be.Backend.ServerTimeout != 3600000 || be.Servers[0].Address != "/run/mdp/"+name+".sock" || be.Servers[0].SendProxyV2 != "enabled" {
+		t.Fatalf("vhost backend %+v", be)
+	}
+	fe := b.State.Frontends[name]
+	if bd := fe.Binds[0]; !bd.SSL || !bd.AcceptProxy || bd.Alpn != "h2,http/1.1" || bd.Address != "/run/mdp/"+name+".sock" || bd.SSLCertificate != "/etc/ssl/cert.pem" || !fe.Frontend.Httplog || len(fe.SwitchingRules) == 0 {
+		t.Fatalf("vhost frontend %+v binds %+v", fe.Frontend, fe.Binds)
+	}
+
+	for _, tc := range []struct{ name, text, want string }{
+		{"HTTPS_GROUPED_VHOST_FRONTEND_ACL", "  use_backend other if {{ req_ssl_sni -i {host} }}\n", "want use_backend {backend} if|unless <condition>"},
+		{"HTTPS_GROUPED_VHOST_BACKEND_HEAD", "backend {name}\n  server loopback-for-tls abns@{name}\n", "must send the PROXY protocol"},
+		{"HTTPS_GROUPED_VHOST_BACKEND_HEAD", "backend {name}\n  server loopback-for-tls 127.0.0.1:1 send-proxy\n", "want server loopback-for-tls abns@www_example_com"},
+		{"HTTPS_GROUPED_VHOST_FRONTEND_HEAD", "frontend {name}\n  bind abns@{name} ssl {sslCerts}\n", "must keep `accept-proxy ssl {sslCerts}`"},
+		{"HTTPS_GROUPED_VHOST_FRONTEND_HEAD", "frontend {name}\n  bind unix@/x accept-proxy ssl {sslCerts}\n", "the bind must stay on abns@www_example_com"},
+	} {
+		c := cfg
+		c.Templates = map[string]string{tc.name: tc.text}
+		if err := ValidateSharedHeads(c); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %q: error %v, want %q", tc.name, tc.text, err, tc.want)
+		}
+	}
+}
