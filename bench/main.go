@@ -115,7 +115,7 @@ func measure(n, events int, budget time.Duration, only []string) error {
 	if err != nil {
 		return fmt.Errorf("initial sync of %d apps (budget %s): %w", n, budget, err)
 	}
-	fmt.Printf("%-7d %-12s %7s %10s  (%d backends, %d servers in one transaction)\n", n, "initial", "1",
+	fmt.Printf("%-7d %-12s %7s %10s  (%d backends, %d servers, one rendered commit)\n", n, "initial", "1",
 		round(time.Since(start)), n, 5*n)
 
 	type strategy struct {

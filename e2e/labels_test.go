@@ -146,6 +146,11 @@ func TestLabelParity(t *testing.T) {
 	if code != 2 || !strings.Contains(out, "/badauth") || !strings.Contains(out, "HAPROXY_0_AUTH") {
 		t.Fatalf("sync with one bad app: exit %d, want 2 naming /badauth and its label:\n%s", code, out)
 	}
+	// The full commit was rendered by marathon-dataplane (render.go); the
+	// Data Plane API parses it back into exactly the desired objects.
+	if _, out := s.cli("plan"); !strings.Contains(out, "No changes") {
+		t.Fatalf("plan after the first sync is not empty: the rendered configuration did not read back the same:\n%s", out)
+	}
 	web := fmt.Sprintf("http://127.0.0.1:%d", s.httpPort)
 
 	t.Run("auth challenges, then lets the right user in", func(t *testing.T) {

@@ -171,7 +171,7 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 		if len(s.servers) == 0 {
 			out.usesExisting = true
 		}
-		if len(s.servers) == 0 && !existing.Backends[s.backend] {
+		if len(s.servers) == 0 && existing.Backends[s.backend] == nil {
 			// §3.1 step 6: a service without servers is left out. One that
 			// is already in HAProxy keeps its empty backend and frontend
 			// instead (requests get 503 either way): scaling to zero or

@@ -91,3 +91,35 @@ func BenchmarkBuildDesiredOneAppChanged(b *testing.B) {
 type ipResolver struct{}
 
 func (ipResolver) LookupHost(host string) (string, error) { return host, nil }
+
+// BenchmarkEventOneAppChanged is an event's whole in-process cost with the
+// cache: build, what HAProxy has (the last applied state), and diff.
+func BenchmarkEventOneAppChanged(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		apps := syntheticApps(n)
+		for i := range apps {
+			apps[i].Version = "v1"
+		}
+		cfg := DefaultConfig()
+		cfg.Groups = []string{"external"}
+		cache := NewBuildCache()
+		current := cache.Build(apps, cfg, ipResolver{}, Existing{}).State
+		b.Run(fmt.Sprintf("apps=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				apps[i%n].Tasks[0].Ports[0]++
+				built := cache.Build(apps, cfg, ipResolver{}, ExistingIn(current, nil))
+				opt := DiffOptions{DynamicServers: true}
+				if built.Base != nil && built.Base == current {
+					opt.Incremental, opt.Changed = true, built.Changed
+				}
+				// A moved server is a delete and a create (and now and then
+				// another server's id, when the new name's id collides).
+				if p := DiffWith(current, built.State, opt); len(p.Steps) < 2 || len(p.Steps) > 3 {
+					b.Fatalf("want 2 or 3 steps, got %v", p.Steps)
+				}
+				current = built.State
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -34,14 +35,23 @@ func TestBuildCacheMatchesFullBuild(t *testing.T) {
 	apps := cacheTestApps()
 	cache := NewBuildCache()
 	var existing Existing
-	version := 0
+	version, incremental, hits := 0, 0, 0
+	var last *State
 	newVersion := func(a *marathon.App) {
 		version++
 		a.Version = fmt.Sprintf("2026-11-25T00:00:%02d.000Z", version)
 	}
-	for pass := 0; pass < 300; pass++ {
+	fixAt := map[string]int{}
+	for pass := 0; pass < 1000; pass++ {
+		for i := range apps {
+			if at, ok := fixAt[apps[i].ID]; ok && at == pass {
+				apps[i].Labels = nil
+				newVersion(&apps[i])
+				delete(fixAt, apps[i].ID)
+			}
+		}
 		a := &apps[rng.IntN(len(apps))]
-		switch rng.IntN(8) {
+		switch rng.IntN(12) {
 		case 0: // a task starts
 			a.Tasks = append(a.Tasks, marathon.Task{ID: fmt.Sprintf("%s.p%d", a.ID, pass), Host: fmt.Sprintf("srv%d.example.com", pass%7),
 				Ports: []int{30000 + pass}, State: marathon.TaskRunning})
@@ -62,9 +72,10 @@ func TestBuildCacheMatchesFullBuild(t *testing.T) {
 		case 4: // a label change is a new version
 			a.Labels = map[string]string{"HAPROXY_0_VHOST": fmt.Sprintf("v%d.example.com", pass)}
 			newVersion(a)
-		case 5: // a bad label rejects the app, a new version
+		case 5: // a bad label rejects the app (fixed a few passes later), a new version
 			a.Labels = map[string]string{"HAPROXY_0_BALANCE": "bogus algorithm"}
 			newVersion(a)
+			fixAt[a.ID] = pass + 1 + rng.IntN(5)
 		case 6: // DNS moves
 			res.gen++
 		case 7: // a task state changes
@@ -74,15 +85,39 @@ func TestBuildCacheMatchesFullBuild(t *testing.T) {
 		}
 		want := BuildDesired(apps, cfg, res, existing)
 		got := cache.Build(apps, cfg, res, existing)
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("pass %d: cached build differs from a full build\ncached: %+v\nfull:   %+v", pass, got.State, want.State)
+		// As Syncer.Plan does: what HAProxy has for rejected apps stays.
+		if last != nil {
+			KeepRejected(last, want.State, want.Rejected)
+			KeepRejected(last, got.State, got.Rejected)
 		}
+		base, changed := got.Base, got.Changed
+		got.Base, got.Changed = nil, nil
+		if !reflect.DeepEqual(got, want) {
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			t.Fatalf("pass %d: cached build differs from a full build\ncached: %s\nfull:   %s", pass, g, w)
+		}
+		if base != nil {
+			incremental++
+			if base != last {
+				t.Fatalf("pass %d: incremental build from another base", pass)
+			}
+			// The incremental diff finds what a whole diff finds.
+			inc := DiffWith(base, got.State, DiffOptions{DynamicServers: true, Incremental: true, Changed: changed})
+			whole := DiffWith(base, want.State, DiffOptions{DynamicServers: true})
+			if !reflect.DeepEqual(inc.Steps, whole.Steps) {
+				t.Fatalf("pass %d: incremental diff %v, whole diff %v", pass, inc.Steps, whole.Steps)
+			}
+		}
+		last = got.State
+		hits += cache.Hits
 		existing = ExistingIn(got.State, nil)
 		existing.Health = got.Health
 	}
-	if cache.Hits == 0 {
-		t.Fatal("the cache never hit")
+	if hits == 0 || incremental < 300 {
+		t.Fatalf("the cache hit %d times and built incrementally %d times", hits, incremental)
 	}
+	t.Logf("%d of 1000 passes incremental", incremental)
 }
 
 func TestBuildCacheReusesUnchangedApps(t *testing.T) {

@@ -43,7 +43,7 @@ func startDaemon(t *testing.T, poll bool, watchdog time.Duration) *daemonEnv {
 	}
 	cfg := testConfig()
 	cfg.Groups = []string{"*"}
-	s := &Syncer{Apps: mc, API: dc, Resolver: fakeResolver{}, Config: cfg}
+	s := &Syncer{Apps: mc, API: dc, Resolver: fakeResolver{}, Config: cfg, TransactionRender: true}
 	m := NewMetrics(prometheus.NewRegistry())
 	dcfg := DaemonConfig{PollInterval: time.Hour, Window: 20 * time.Millisecond, MaxDelay: 200 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Watchdog: watchdog}
 	if poll {

@@ -129,6 +129,11 @@ type Build struct {
 	// Health is the last known health answer of every task of an app
 	// with health checks (--health-check), for the next build's Existing.
 	Health map[string]bool
+	// Base and Changed are set by an incremental build (BuildCache): the
+	// result is Base with only the Changed backends replaced (sorted), so
+	// a diff against Base needs to look at those only.
+	Base    *State
+	Changed []string
 }
 
 // SkippedService is a service port that is not exposed, and why.
@@ -187,10 +192,11 @@ type Existing struct {
 	// (port → frontend name): a service that would bind one is rejected
 	// instead of breaking the reload.
 	ForeignPorts map[int]string
-	// Backends are the backends this tool owns now. A service among them
-	// whose servers all went away stays, empty, so that no reload happens
-	// until its app is deleted or the port disabled.
-	Backends map[string]bool
+	// Backends are the backends this tool owns now (current's map, not
+	// copied: read only). A service among them whose servers all went
+	// away stays, empty, so that no reload happens until its app is
+	// deleted or the port disabled.
+	Backends map[string]*Backend
 	// Health is the last known health answer per task id (Build.Health of
 	// the previous pass).
 	Health map[string]bool
@@ -198,11 +204,9 @@ type Existing struct {
 
 // ExistingIn lists what current, HAProxy's owned objects, means for a build.
 func ExistingIn(current *State, foreignPorts map[int]string) Existing {
-	e := Existing{ForeignPorts: foreignPorts, Backends: map[string]bool{}}
+	e := Existing{ForeignPorts: foreignPorts}
 	if current != nil {
-		for name := range current.Backends {
-			e.Backends[name] = true
-		}
+		e.Backends = current.Backends
 	}
 	return e
 }
@@ -223,6 +227,7 @@ func buildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 	}
 	cache.begin(cfg)
 	var perApp [][]*service
+	var changed []rebuilt
 	for i := range apps {
 		app := &apps[i]
 		if cfg.FrameworkName != "" && appIDName(app.ID) == cfg.FrameworkName {
@@ -235,6 +240,9 @@ func buildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 			ab = buildApp(app, cfg, res, assigner, existing, draining)
 			cache.put(app.ID, key, ab)
 		}
+		if cache.changedIn(app.ID, ab, hit) {
+			changed = append(changed, rebuilt{app.ID, ab})
+		}
 		for id, ok := range ab.health {
 			b.Health[id] = ok
 		}
@@ -246,7 +254,10 @@ func buildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 		}
 		perApp = append(perApp, ab.svcs)
 	}
-	cache.end()
+	removed := cache.end()
+	if cache.incremental(&b, changed, removed, existing) {
+		return b
+	}
 
 	// Conflicts are settled in (app id) order so the outcome does not depend
 	// on Marathon's ordering: the first app keeps the port or name.
@@ -289,6 +300,7 @@ func buildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 			Mode: s.mode, VHosts: s.lbl.VHosts, Path: s.lbl.Path, Servers: len(s.servers),
 		})
 	}
+	appWarnings := len(b.Warnings)
 	if err := ValidateSharedHeads(cfg); err != nil {
 		b.Warnings = append(b.Warnings, fmt.Sprintf("built-in frontend heads used: %v", err))
 	}
@@ -306,6 +318,7 @@ func buildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 	if cfg.HaproxyMap {
 		b.Maps = mapContents(services, cfg)
 	}
+	cache.remember(b, appWarnings, existing)
 	return b
 }
 

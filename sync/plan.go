@@ -78,6 +78,14 @@ func (s Step) String() string {
 // Plan is the ordered list of steps that makes current equal to desired.
 type Plan struct {
 	Steps []Step `json:"steps"`
+	// Current and Desired are the states the steps lead from and to, and
+	// Version the configuration version Current was read at. With them a
+	// full commit renders the owned sections itself (render.go) instead
+	// of through a transaction; without them (a plan built by hand) it
+	// goes through a transaction.
+	Current *State `json:"-"`
+	Desired *State `json:"-"`
+	Version int64  `json:"-"`
 }
 
 // Empty reports whether nothing needs to change.
@@ -218,6 +226,11 @@ type DiffOptions struct {
 	// added to or removed from an existing backend whose balance
 	// algorithm allows it become runtime steps instead of a reload.
 	DynamicServers bool
+	// Incremental limits the diff to the Changed backends: the caller
+	// knows every other object of desired is current's own (an
+	// incremental build whose Base is current).
+	Incremental bool
+	Changed     []string
 }
 
 // Diff computes the steps that turn current into desired, with no Runtime
@@ -231,32 +244,15 @@ func DiffWith(current, desired *State, opt DiffOptions) Plan {
 	var p Plan
 	add := func(s Step) { p.Steps = append(p.Steps, s) }
 
+	if opt.Incremental {
+		for _, name := range opt.Changed {
+			diffBackend(name, current.Backends[name], desired.Backends[name], opt, add)
+		}
+		p.settle()
+		return p
+	}
 	for _, name := range desired.BackendNames() {
-		want, have := desired.Backends[name], current.Backends[name]
-		if want == have {
-			// The same object (a cached build, remembered as applied):
-			// nothing to compare.
-			continue
-		}
-		// Servers can come and go live only in a backend HAProxy already
-		// runs unchanged, with an algorithm that accepts dynamic servers.
-		dynamic := opt.DynamicServers && have != nil && supportsDynamicServers(want.Backend) && allHavePorts(want.Servers)
-		if have == nil {
-			add(Step{Kind: Transaction, Op: Create, Object: ObjBackend, Name: name, Value: want.Backend})
-			have = &Backend{}
-		} else if !backendEqual(have.Backend, want.Backend) {
-			add(Step{Kind: Transaction, Op: Replace, Object: ObjBackend, Name: name, Value: want.Backend})
-			dynamic = false
-		}
-		diffServers(name, have.Servers, want.Servers, dynamic, add)
-		diffIndexed(have.ACLs, want.ACLs, eqACL,
-			Step{Kind: Transaction, Object: ObjACL, ParentType: parentBackend, Parent: name}, add)
-		diffIndexed(have.HTTPRequestRules, want.HTTPRequestRules, eqHTTPRequest,
-			Step{Kind: Transaction, Object: ObjHTTPRequest, ParentType: parentBackend, Parent: name}, add)
-		diffIndexed(have.HTTPResponseRules, want.HTTPResponseRules, eqHTTPResponse,
-			Step{Kind: Transaction, Object: ObjHTTPResponse, ParentType: parentBackend, Parent: name}, add)
-		diffIndexed(have.TCPRequestRules, want.TCPRequestRules, eqTCPRequest,
-			Step{Kind: Transaction, Object: ObjTCPRequest, ParentType: parentBackend, Parent: name}, add)
+		diffBackend(name, current.Backends[name], desired.Backends[name], opt, add)
 	}
 
 	// Userlists before the frontends whose auth rules name them.
@@ -489,4 +485,32 @@ func allHavePorts(servers []dataplane.Server) bool {
 		}
 	}
 	return true
+}
+
+// diffBackend emits the steps that turn have (nil: absent) into want.
+func diffBackend(name string, have, want *Backend, opt DiffOptions, add func(Step)) {
+	if want == have {
+		// The same object (a cached build, remembered as applied):
+		// nothing to compare.
+		return
+	}
+	// Servers can come and go live only in a backend HAProxy already
+	// runs unchanged, with an algorithm that accepts dynamic servers.
+	dynamic := opt.DynamicServers && have != nil && supportsDynamicServers(want.Backend) && allHavePorts(want.Servers)
+	if have == nil {
+		add(Step{Kind: Transaction, Op: Create, Object: ObjBackend, Name: name, Value: want.Backend})
+		have = &Backend{}
+	} else if !backendEqual(have.Backend, want.Backend) {
+		add(Step{Kind: Transaction, Op: Replace, Object: ObjBackend, Name: name, Value: want.Backend})
+		dynamic = false
+	}
+	diffServers(name, have.Servers, want.Servers, dynamic, add)
+	diffIndexed(have.ACLs, want.ACLs, eqACL,
+		Step{Kind: Transaction, Object: ObjACL, ParentType: parentBackend, Parent: name}, add)
+	diffIndexed(have.HTTPRequestRules, want.HTTPRequestRules, eqHTTPRequest,
+		Step{Kind: Transaction, Object: ObjHTTPRequest, ParentType: parentBackend, Parent: name}, add)
+	diffIndexed(have.HTTPResponseRules, want.HTTPResponseRules, eqHTTPResponse,
+		Step{Kind: Transaction, Object: ObjHTTPResponse, ParentType: parentBackend, Parent: name}, add)
+	diffIndexed(have.TCPRequestRules, want.TCPRequestRules, eqTCPRequest,
+		Step{Kind: Transaction, Object: ObjTCPRequest, ParentType: parentBackend, Parent: name}, add)
 }

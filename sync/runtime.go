@@ -221,8 +221,8 @@ func applyRuntimeSteps(ctx context.Context, rt RuntimeAPI, dr *drainer, steps []
 // changes (Runtime API); the file now says the same, so a later reload or
 // restart keeps them. Servers still draining stay in the file until they
 // are gone.
-func persistWithoutReload(ctx context.Context, api ConfigAPI, steps []Step) (int64, error) {
-	version, text, err := renderWith(ctx, api, steps)
+func persistWithoutReload(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]bool) (int64, error) {
+	version, text, err := renderPlan(ctx, api, plan, busy)
 	if err != nil {
 		return 0, err
 	}
@@ -297,7 +297,7 @@ func applyRuntime(ctx context.Context, api ConfigAPI, rt RuntimeAPI, dr *drainer
 		return res, nil
 	}
 	persistStart := time.Now()
-	v, err := persistWithoutReload(ctx, api, persist)
+	v, err := persistWithoutReload(ctx, api, Plan{Steps: persist, Current: plan.Current, Desired: plan.Desired, Version: plan.Version}, busy)
 	res.Persist = time.Since(persistStart)
 	if err != nil {
 		return res, fmt.Errorf("runtime changes applied but not yet persisted: %w", err)

@@ -41,6 +41,11 @@ type Syncer struct {
 	// at once.
 	EmptyConfirmations int
 	emptySeen          int
+	// TransactionRender makes full commits and persisted runtime changes
+	// render the configuration through a Data Plane API transaction (one
+	// operation per step) instead of here (render.go). The test double
+	// has no configuration parser, so its tests use it.
+	TransactionRender bool
 	// MaxAttempts bounds re-planning after another writer moved the
 	// configuration version (409) or outdated our transaction (406).
 	MaxAttempts int
@@ -145,7 +150,16 @@ func (s *Syncer) Plan(ctx context.Context) (Result, error) {
 		}
 	}
 	KeepRejected(current, r.Build.State, r.Build.Rejected)
-	r.Plan = DiffWith(current, r.Build.State, DiffOptions{DynamicServers: s.Runtime != nil})
+	opt := DiffOptions{DynamicServers: s.Runtime != nil}
+	if r.Build.Base != nil && r.Build.Base == current {
+		// HAProxy has exactly the last build: only the rebuilt backends
+		// can differ.
+		opt.Incremental, opt.Changed = true, r.Build.Changed
+	}
+	r.Plan = DiffWith(current, r.Build.State, opt)
+	if !s.TransactionRender {
+		r.Plan.Current, r.Plan.Desired, r.Plan.Version = current, r.Build.State, s.readVersion
+	}
 	head, err := s.headSteps(ctx, cfg)
 	if err != nil {
 		return r, err

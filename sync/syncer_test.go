@@ -28,7 +28,7 @@ func newSyncer(t *testing.T, apps []marathon.App) (*Syncer, *dataplanetest.Serve
 		t.Fatal(err)
 	}
 	src := &staticApps{apps: apps}
-	return &Syncer{Apps: src, API: c, Resolver: fakeResolver{}, Config: testConfig()}, fake, src
+	return &Syncer{Apps: src, API: c, Resolver: fakeResolver{}, Config: testConfig(), TransactionRender: true}, fake, src
 }
 
 func TestSyncAgainstTheDouble(t *testing.T) {
