@@ -41,7 +41,7 @@ e2e: deps
 	$(GO) test -count=1 -v ./e2e/
 
 bench: deps
-	$(GO) run ./bench -apps 100,1000 -events 30
+	$(GO) run ./bench -apps 100,1000,10000 -events 30
 	$(GO) test -run "^$$" -bench . -benchmem -benchtime 3x ./sync/
 
 demo: deps build

@@ -38,8 +38,9 @@ func main() {
 	sizes := flag.String("apps", "100,1000", "app counts to measure (5 tasks each)")
 	events := flag.Int("events", 30, "task events per strategy and size")
 	initialBudget := flag.Duration("initial-budget", 4*time.Minute, "skip a size whose initial sync takes longer")
-	only := flag.String("strategies", "runtime,transaction,full-commit", "strategies to measure, comma-separated")
+	only := flag.String("strategies", "runtime,runtime-inline,transaction,full-commit", "strategies to measure, comma-separated")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured events to this file")
+	flag.IntVar(&heavyEvents, "heavy-events", 5, "events for the reloading strategies from 5,000 apps on")
 	flag.Parse()
 	profile = *cpuProfile
 
@@ -47,7 +48,7 @@ func main() {
 		fmt.Println("SKIP: dataplaneapi not found")
 		return
 	}
-	fmt.Printf("%-7s %-12s %7s %10s %10s %10s %8s\n", "apps", "strategy", "events", "p50", "p99", "max", "reloads")
+	fmt.Printf("%-7s %-14s %7s %10s %10s %10s %8s\n", "apps", "strategy", "events", "p50", "p99", "max", "reloads")
 	for _, f := range strings.Split(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n <= 0 {
@@ -60,8 +61,12 @@ func main() {
 	}
 }
 
-// profile is -cpuprofile (the events only, not the initial sync).
-var profile string
+// profile is -cpuprofile (the events only, not the initial sync);
+// heavyEvents is -heavy-events.
+var (
+	profile     string
+	heavyEvents int
+)
 
 // apps is a Marathon stand-in the benchmark mutates directly, so that the
 // measured time starts at the event, not at a simulated deployment.
@@ -89,17 +94,15 @@ func measure(n, events int, budget time.Duration, only []string) error {
 	if err != nil {
 		return err
 	}
-	src, err := synthetic(n)
+	// n+1 free ports at once: the apps' service ports and :9091's.
+	src, appIDPort, err := synthetic(n)
 	if err != nil {
 		return err
 	}
 	cfg := sync.DefaultConfig()
 	cfg.Groups = []string{"*"}
 	cfg.BindHTTP = false
-	cfg.AppIDBindAddr, cfg.DefaultBindAddr = "127.0.0.1", "127.0.0.1"
-	if cfg.AppIDPort, err = stack.FreePort(); err != nil {
-		return err
-	}
+	cfg.AppIDBindAddr, cfg.DefaultBindAddr, cfg.AppIDPort = "127.0.0.1", "127.0.0.1", appIDPort
 	newSyncer := func(runtime bool) *sync.Syncer {
 		s := &sync.Syncer{Apps: src, API: dc, Resolver: sync.NewDNSResolver(time.Minute, 10), Config: cfg}
 		if runtime {
@@ -110,32 +113,45 @@ func measure(n, events int, budget time.Duration, only []string) error {
 
 	start := time.Now()
 	initCtx, cancel := context.WithTimeout(ctx, budget)
-	_, err = newSyncer(false).Sync(initCtx)
+	r, err := newSyncer(false).Sync(initCtx)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("initial sync of %d apps (budget %s): %w", n, budget, err)
 	}
-	fmt.Printf("%-7d %-12s %7s %10s  (%d backends, %d servers, one rendered commit)\n", n, "initial", "1",
+	for app, errs := range r.Build.Rejected {
+		fmt.Fprintf(os.Stderr, "rejected %s: %v\n", app, errs)
+	}
+	fmt.Printf("%-7d %-14s %7s %10s  (%d backends, %d servers, one rendered commit)\n", n, "initial", "1",
 		round(time.Since(start)), n, 5*n)
 
 	type strategy struct {
-		name  string
-		apply func(context.Context) (time.Duration, error)
+		name   string
+		syncer *sync.Syncer
+		apply  func(context.Context) (time.Duration, error)
 	}
-	rs, ts, fs := newSyncer(true), newSyncer(false), newSyncer(false)
+	rs, ri, ts, fs := newSyncer(true), newSyncer(true), newSyncer(false), newSyncer(false)
+	// The daemon's way: the file is written in the background, the newest
+	// state at a time, while events go on.
+	rs.DeferPersist = true
 	strategies := []strategy{
-		{"runtime", func(ctx context.Context) (time.Duration, error) {
+		{"runtime", rs, func(ctx context.Context) (time.Duration, error) {
 			t0 := time.Now()
-			r, err := rs.Sync(ctx)
-			// Routable once the socket commands ran; persistence follows.
+			_, err := rs.Sync(ctx)
+			return time.Since(t0), err
+		}},
+		{"runtime-inline", ri, func(ctx context.Context) (time.Duration, error) {
+			t0 := time.Now()
+			r, err := ri.Sync(ctx)
+			// Routable once the socket commands ran; the file is written
+			// before Sync returns (a one-shot sync), not counted.
 			return time.Since(t0) - r.Applied.Persist, err
 		}},
-		{"transaction", func(ctx context.Context) (time.Duration, error) {
+		{"transaction", ts, func(ctx context.Context) (time.Duration, error) {
 			t0 := time.Now()
 			_, err := ts.Sync(ctx)
 			return time.Since(t0), err
 		}},
-		{"full-commit", func(ctx context.Context) (time.Duration, error) {
+		{"full-commit", fs, func(ctx context.Context) (time.Duration, error) {
 			t0 := time.Now()
 			r, err := fs.Plan(ctx)
 			if err != nil {
@@ -144,13 +160,6 @@ func measure(n, events int, budget time.Duration, only []string) error {
 			_, err = sync.ApplyFullCommit(ctx, dc, r.Plan, zap.NewNop())
 			return time.Since(t0), err
 		}},
-	}
-	// Each strategy first reads HAProxy's configuration once (a no-op
-	// pass), so the table shows steady-state event cost.
-	for _, s := range []*sync.Syncer{rs, ts, fs} {
-		if _, err := s.Sync(ctx); err != nil {
-			return fmt.Errorf("warm-up: %w", err)
-		}
 	}
 	if profile != "" {
 		f, err := os.Create(profile)
@@ -167,12 +176,23 @@ func measure(n, events int, budget time.Duration, only []string) error {
 		if !slices.Contains(only, s.name) {
 			continue
 		}
+		// Each strategy first reads HAProxy's configuration (a no-op
+		// pass), so the table shows steady-state event cost.
+		if _, err := s.syncer.Sync(ctx); err != nil {
+			return fmt.Errorf("%s: warm-up: %w", s.name, err)
+		}
 		before, err := reloadCount(ctx, dc)
 		if err != nil {
 			return err
 		}
+		count := events
+		if n >= 5000 && (s.name == "transaction" || s.name == "full-commit") {
+			// Each costs a reload of the whole configuration (tens of
+			// seconds at 10,000 apps): a few are enough to compare.
+			count = min(events, heavyEvents)
+		}
 		var lat []time.Duration
-		for i := 0; i < events; i++ {
+		for i := 0; i < count; i++ {
 			churn(src, i)
 			d, err := s.apply(ctx)
 			if err != nil {
@@ -180,13 +200,21 @@ func measure(n, events int, budget time.Duration, only []string) error {
 			}
 			lat = append(lat, d)
 		}
+		note := ""
+		if s.name == "runtime" {
+			t0 := time.Now()
+			if err := rs.Flush(ctx); err != nil {
+				return fmt.Errorf("runtime: background write: %w", err)
+			}
+			note = fmt.Sprintf("  (%d background writes; the last landed %s after the last event)", rs.BackgroundWrites(), round(time.Since(t0)))
+		}
 		after, err := reloadCount(ctx, dc)
 		if err != nil {
 			return err
 		}
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		fmt.Printf("%-7d %-12s %7d %10s %10s %10s %8d\n", n, s.name, events,
-			round(pct(lat, 50)), round(pct(lat, 99)), round(lat[len(lat)-1]), after-before)
+		fmt.Printf("%-7d %-14s %7d %10s %10s %10s %8d%s\n", n, s.name, count,
+			round(pct(lat, 50)), round(pct(lat, 99)), round(lat[len(lat)-1]), after-before, note)
 	}
 	return nil
 }
@@ -202,11 +230,12 @@ func churn(src *apps, i int) {
 	}
 }
 
-// synthetic builds n tcp apps with 5 tasks each on free loopback ports.
-func synthetic(n int) (*apps, error) {
-	ports, err := freePorts(n)
+// synthetic builds n tcp apps with 5 tasks each on free loopback ports,
+// and returns one more free port.
+func synthetic(n int) (*apps, int, error) {
+	ports, err := freePorts(n + 1)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	src := &apps{}
 	for i := 0; i < n; i++ {
@@ -218,7 +247,7 @@ func synthetic(n int) (*apps, error) {
 		}
 		src.list = append(src.list, a)
 	}
-	return src, nil
+	return src, ports[n], nil
 }
 
 func freePorts(n int) ([]int, error) {

@@ -299,6 +299,14 @@ func TestDaemonChurnWithoutReloads(t *testing.T) {
 	})
 	load.Stop()
 
+	// The daemon wrote its runtime changes into haproxy.cfg in the
+	// background: once they landed, a fresh plan (which reads the file
+	// through the API) has nothing to do.
+	waitUntil(t, "runtime changes written to haproxy.cfg", 20*time.Second, func() bool {
+		_, out := s.cli("plan")
+		return strings.Contains(out, "No changes")
+	})
+
 	sent, failed := load.sent.Load(), load.failed.Load()
 	t.Logf("load: %d requests, %d failed; reloads %d→%d; daemon syncs %d", sent, failed, reloads, s.reloadCounter(), status(t, listen).Syncs)
 	if s.reloadCounter() != reloads {

@@ -135,8 +135,12 @@ type ApplyResult struct {
 	// Persist how long writing them to haproxy.cfg took afterwards.
 	Routable, Persist time.Duration
 	// Draining counts removed servers left in maint because requests were
-	// still in flight.
+	// still in flight; Busy names them (backend/server).
 	Draining int
+	Busy     map[string]bool
+	// Deferred is set when the runtime changes are being written to the
+	// file in the background (Syncer.DeferPersist).
+	Deferred bool
 }
 
 // bulkSteps is the size past which a transaction plan is committed as
@@ -151,6 +155,12 @@ const bulkSteps = 200
 // Runtime API when rt is set (then persisted without reload), else through
 // the Data Plane API's runtime path one server at a time.
 func Apply(ctx context.Context, api ConfigAPI, rt RuntimeAPI, dr *drainer, plan Plan, log *zap.Logger) (ApplyResult, error) {
+	return apply(ctx, api, rt, dr, plan, log, nil)
+}
+
+// apply is Apply; with deferred set, runtime changes are written to the
+// file in the background.
+func apply(ctx context.Context, api ConfigAPI, rt RuntimeAPI, dr *drainer, plan Plan, log *zap.Logger, deferred *persister) (ApplyResult, error) {
 	switch {
 	case plan.Empty():
 		return ApplyResult{}, nil
@@ -166,7 +176,7 @@ func Apply(ctx context.Context, api ConfigAPI, rt RuntimeAPI, dr *drainer, plan 
 	case plan.Strategy() == Transaction:
 		return applyTransaction(ctx, api, plan, log)
 	case rt != nil:
-		return applyRuntime(ctx, api, rt, dr, plan, log)
+		return applyRuntime(ctx, api, rt, dr, plan, log, deferred)
 	}
 	return applyRuntimeThroughAPI(ctx, api, plan, log)
 }

@@ -117,8 +117,14 @@ func NewDaemon(s *Syncer, cfg DaemonConfig, m *Metrics, log *zap.Logger) *Daemon
 	if cfg.Events != nil {
 		mode = "sse"
 	}
-	return &Daemon{syncer: s, cfg: cfg, metrics: m, log: log, trigger: make(chan trigger, 64),
+	d := &Daemon{syncer: s, cfg: cfg, metrics: m, log: log, trigger: make(chan trigger, 64),
 		status: Status{Mode: mode, Rejected: map[string][]string{}, LastPlan: map[StepKind]int{}}}
+	// A background write of runtime changes that did not land is planned
+	// again at once.
+	if s != nil {
+		s.persistFailed = func() { d.Trigger("runtime changes not written; re-planning") }
+	}
+	return d
 }
 
 // Trigger asks for a sync (events, reconnects).
@@ -189,6 +195,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.Trigger("startup")
 	d.syncLoop(ctx)
 	wg.Wait()
+	// Runtime changes still being written to haproxy.cfg land before the
+	// daemon exits, so that a restart of HAProxy keeps them.
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := d.syncer.Flush(flushCtx); d.syncer != nil && err != nil {
+		d.log.Warn("runtime changes not written to haproxy.cfg before exit", zap.Error(err))
+	}
 	return nil
 }
 

@@ -274,7 +274,7 @@ func ApplyFullCommit(ctx context.Context, api ConfigAPI, plan Plan, log *zap.Log
 
 // applyRuntime is Apply for a plan made only of runtime steps when a
 // Runtime API is available.
-func applyRuntime(ctx context.Context, api ConfigAPI, rt RuntimeAPI, dr *drainer, plan Plan, log *zap.Logger) (ApplyResult, error) {
+func applyRuntime(ctx context.Context, api ConfigAPI, rt RuntimeAPI, dr *drainer, plan Plan, log *zap.Logger, deferred *persister) (ApplyResult, error) {
 	res := ApplyResult{Strategy: Runtime}
 	start := time.Now()
 	busy, err := applyRuntimeSteps(ctx, rt, dr, plan.Steps, log)
@@ -292,8 +292,16 @@ func applyRuntime(ctx context.Context, api ConfigAPI, rt RuntimeAPI, dr *drainer
 		}
 		persist = append(persist, s)
 	}
-	res.Draining = len(busy)
+	res.Draining, res.Busy = len(busy), busy
 	if len(persist) == 0 {
+		return res, nil
+	}
+	if deferred != nil && plan.Desired != nil {
+		// Written in the background; the file is still at plan.Version.
+		deferred.submit(Plan{Steps: persist, Current: plan.Current, Desired: plan.Desired, Version: plan.Version}, busy)
+		res.Version, res.Deferred = plan.Version, true
+		log.Info("runtime changes applied; written to haproxy.cfg in the background", zap.Int("steps", len(plan.Steps)),
+			zap.Duration("routable_after", res.Routable))
 		return res, nil
 	}
 	persistStart := time.Now()

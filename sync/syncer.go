@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -41,6 +42,16 @@ type Syncer struct {
 	// at once.
 	EmptyConfirmations int
 	emptySeen          int
+	// DeferPersist writes runtime changes to haproxy.cfg in the
+	// background (persister.go) instead of before Sync returns. The daemon
+	// sets it; call Flush before exiting.
+	DeferPersist bool
+	persist      *persister
+	// persistFailed is called (from the persister) after a failed write.
+	persistFailed func()
+	// forget is set from the persister's goroutine when a write failed:
+	// the next pass re-reads the configuration.
+	forget atomic.Bool
 	// TransactionRender makes full commits and persisted runtime changes
 	// render the configuration through a Data Plane API transaction (one
 	// operation per step) instead of here (render.go). The test double
@@ -238,7 +249,14 @@ func (s *Syncer) Sync(ctx context.Context) (r Result, err error) {
 		for _, st := range r.Plan.Steps {
 			s.log().Debug("plan step", zap.String("step", st.String()))
 		}
-		r.Applied, err = Apply(ctx, s.API, s.Runtime, s.drainer(), r.Plan, s.log())
+		if r.Plan.Strategy() != Runtime {
+			// A reload must start from a file that has every runtime
+			// change: let the background write land first.
+			if err := s.flushFor(ctx, &r.Plan); err != nil {
+				return r, err
+			}
+		}
+		r.Applied, err = apply(ctx, s.API, s.Runtime, s.drainer(), r.Plan, s.log(), s.persister())
 		s.remember(r, err)
 		if err == nil {
 			if err := s.applyMaps(ctx, r); err != nil {
@@ -257,14 +275,80 @@ func (s *Syncer) Sync(ctx context.Context) (r Result, err error) {
 	return r, fmt.Errorf("gave up after %d attempts: %w", attempts, err)
 }
 
+// persister returns the background writer when DeferPersist is set.
+func (s *Syncer) persister() *persister {
+	if !s.DeferPersist {
+		return nil
+	}
+	if s.persist == nil {
+		s.persist = newPersister(s.API, s.log(), func(error) {
+			s.forget.Store(true)
+			if s.persistFailed != nil {
+				s.persistFailed()
+			}
+		})
+	}
+	return s.persist
+}
+
+// Flush waits until runtime changes written in the background landed in
+// haproxy.cfg (DeferPersist), and returns the last write's error.
+func (s *Syncer) Flush(ctx context.Context) error {
+	if s == nil {
+		return nil
+	}
+	return s.persist.flush(ctx)
+}
+
+// BackgroundWrites is how many background writes landed (DeferPersist).
+func (s *Syncer) BackgroundWrites() int {
+	if s.persist == nil {
+		return 0
+	}
+	s.persist.mu.Lock()
+	defer s.persist.mu.Unlock()
+	return s.persist.writes
+}
+
+// flushFor flushes the background writes before plan is applied, and
+// moves plan to the version they produced.
+func (s *Syncer) flushFor(ctx context.Context, plan *Plan) error {
+	if s.persist == nil {
+		return nil
+	}
+	if err := s.persist.flush(ctx); err != nil {
+		// Its changes are in plan anyway (plan leads to the whole
+		// desired state): the write below carries them.
+		s.log().Warn("background write of runtime changes failed; the commit carries them", zap.Error(err))
+	}
+	v, err := s.API.Version(ctx)
+	if err != nil {
+		return fmt.Errorf("read configuration version: %w", err)
+	}
+	if s.persist.ours(plan.Version, v) {
+		plan.Version = v
+	}
+	return nil
+}
+
 // readCurrent returns HAProxy's owned objects, from memory when the
-// configuration version is the one they were known at.
+// configuration version is the one they were known at (or one our
+// background writes moved it to).
 func (s *Syncer) readCurrent(ctx context.Context) (*State, map[int]string, error) {
 	before, err := s.API.Version(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	s.readVersion = before
+	if s.forget.Swap(false) {
+		s.known = nil
+	}
+	if s.known != nil && before != s.knownVersion && s.persist.ours(s.knownVersion, before) {
+		s.knownVersion = before
+		if s.headVersion != 0 && s.persist.ours(s.headVersion, before) {
+			s.headVersion = before
+		}
+	}
 	if s.known != nil && before == s.knownVersion {
 		return s.known, s.knownForeign, nil
 	}
@@ -291,11 +375,13 @@ func (s *Syncer) remember(r Result, err error) {
 		// A successful write leaves the head as planned: in place.
 		s.headVersion = r.Applied.Version
 	}
-	if err != nil || r.Applied.Version == 0 || r.Applied.Draining > 0 {
+	if err != nil || r.Applied.Version == 0 || (r.Applied.Draining > 0 && r.Plan.Current == nil) {
 		s.known = nil
 		return
 	}
-	s.known, s.knownVersion = r.Build.State, r.Applied.Version
+	// Servers still draining stay in the file (and in maint at runtime)
+	// until a later pass removes them.
+	s.known, s.knownVersion = withBusyServers(r.Build.State, r.Plan.Current, r.Applied.Busy), r.Applied.Version
 }
 
 func (s *Syncer) drainer() *drainer {

@@ -124,7 +124,7 @@ func runDaemon(c *cli.Context) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := sync.NewMetrics(reg)
 	s := &sync.Syncer{Apps: mc, API: dc, Resolver: sync.NewDNSResolver(time.Minute, 1000), Config: o.sync, Log: o.log, DrainGrace: o.drainGrace,
-		EmptyConfirmations: o.emptyConfirmations}
+		EmptyConfirmations: o.emptyConfirmations, DeferPersist: true}
 	rt, err := o.runtimeClient()
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)

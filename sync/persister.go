@@ -1,0 +1,163 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	stdsync "sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+)
+
+// persister writes runtime changes into haproxy.cfg in the background
+// (Syncer.DeferPersist). Task churn is live once the Runtime API took it;
+// writing the file is a render and a skip_reload POST that the Data Plane
+// API parses and checks with haproxy -c, about 2 s at 10,000 backends.
+// Done inline, every event queued behind the previous one's write. Here a
+// runtime apply hands over its state and returns; the persister writes
+// the newest state it has, one write at a time, so a burst of events
+// costs one write. Until the write lands, a reload would start from the
+// older file: the daemon's own full commits and transactions wait for it
+// (flush), and an operator's reload in that window is repaired by the next
+// pass (the servers missing from the file are planned again).
+type persister struct {
+	api ConfigAPI
+	log *zap.Logger
+	// failed is told about a write that did not land, so that the
+	// changes are planned again.
+	failed func(error)
+
+	mu      stdsync.Mutex
+	pending *Plan
+	busy    map[string]bool
+	running bool
+	done    chan struct{} // closed when the running loop ends
+	// wrote maps each version a write started from to the version it
+	// produced: those moves are ours, not another writer's.
+	wrote map[int64]int64
+	err   error
+	// Writes and LastDuration describe the writes so far.
+	writes       int
+	lastDuration time.Duration
+}
+
+func newPersister(api ConfigAPI, log *zap.Logger, failed func(error)) *persister {
+	return &persister{api: api, log: log, failed: failed, wrote: map[int64]int64{}}
+}
+
+// submit hands over the newest runtime state to write (replacing any
+// state not yet written).
+func (p *persister) submit(plan Plan, busy map[string]bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending, p.busy = &plan, busy
+	if !p.running {
+		p.running, p.done = true, make(chan struct{})
+		go p.loop()
+	}
+}
+
+func (p *persister) loop() {
+	for {
+		p.mu.Lock()
+		plan, busy := p.pending, p.busy
+		p.pending, p.busy = nil, nil
+		if plan == nil {
+			p.running = false
+			close(p.done)
+			p.mu.Unlock()
+			return
+		}
+		p.mu.Unlock()
+		// Bounded: a hung API must not hold the next writes forever.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		start := time.Now()
+		from, to, err := p.write(ctx, *plan, busy)
+		cancel()
+		p.mu.Lock()
+		p.err = err
+		if err == nil {
+			p.wrote[from] = to
+			for v := range p.wrote {
+				// A pass is never many writes behind.
+				if v < from-128 {
+					delete(p.wrote, v)
+				}
+			}
+			p.writes++
+			p.lastDuration = time.Since(start)
+		}
+		p.mu.Unlock()
+		if err != nil {
+			p.log.Warn("runtime changes not written to haproxy.cfg; they are planned again", zap.Error(err))
+			if p.failed != nil {
+				p.failed(err)
+			}
+			continue
+		}
+		p.log.Debug("runtime changes written to haproxy.cfg", zap.Int64("version", to), zap.Duration("duration", time.Since(start)))
+	}
+}
+
+// write renders plan's state at the current version, which must be the
+// one the plan was made at or one this persister produced from it.
+func (p *persister) write(ctx context.Context, plan Plan, busy map[string]bool) (int64, int64, error) {
+	text, version, err := p.api.RawConfig(ctx, "")
+	if err != nil {
+		return 0, 0, fmt.Errorf("read the configuration text: %w", err)
+	}
+	if version != plan.Version && !p.ours(plan.Version, version) {
+		return 0, 0, fmt.Errorf("the configuration moved from version %d to %d under another writer: %w", plan.Version, version, dataplane.ErrConflict)
+	}
+	desired := withBusyServers(plan.Desired, plan.Current, busy)
+	text = ReplaceOwned(text, plan.Current, desired)
+	wr, err := p.api.PostRawConfig(ctx, version, text, dataplane.RawOptions{SkipReload: true})
+	if err != nil {
+		return 0, 0, fmt.Errorf("persist configuration (skip_reload): %w", err)
+	}
+	return version, wr.Version, nil
+}
+
+// ours reports whether the configuration moving from version from to
+// version to was this persister's doing (one write or a chain of them).
+func (p *persister) ours(from, to int64) bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for seen := 0; seen <= len(p.wrote); seen++ {
+		next, ok := p.wrote[from]
+		if !ok {
+			return false
+		}
+		if next == to {
+			return true
+		}
+		from = next
+	}
+	return false
+}
+
+// flush waits until everything submitted is written (or failed) and
+// returns the last write's error.
+func (p *persister) flush(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	running, done := p.running, p.done
+	p.mu.Unlock()
+	if running {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for runtime changes to be written: %w", ctx.Err())
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}

@@ -1,0 +1,77 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane/dataplanetest"
+)
+
+// TestPersisterWritesTheNewestState: a burst of runtime states becomes
+// few writes, the last one carrying the newest state; the versions those
+// writes produced are recognised as ours; another writer's edit makes the
+// next write fail (and be reported) instead of overwriting it.
+func TestPersisterWritesTheNewestState(t *testing.T) {
+	fake := dataplanetest.NewServer(dataplanetest.Options{User: "admin", Password: "pw", RawConfig: "global\n  stats socket /s level admin\n"})
+	t.Cleanup(fake.Close)
+	api, err := dataplane.New(dataplane.Config{URL: fake.URL, User: "admin", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	start, err := api.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failures := make(chan error, 4)
+	p := newPersister(api, zap.NewNop(), func(err error) { failures <- err })
+
+	f := loadFixture(t, "vhosts")
+	current := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{}).State
+	const burst = 20
+	for i := 1; i <= burst; i++ {
+		desired := &State{Backends: map[string]*Backend{}, Frontends: current.Frontends, Userlists: current.Userlists}
+		for name, be := range current.Backends {
+			desired.Backends[name] = be
+		}
+		desired.Backends[fmt.Sprintf("burst_%d", i)] = &Backend{Backend: dataplane.Backend{Name: fmt.Sprintf("burst_%d", i), Mode: "tcp"}}
+		p.submit(Plan{Current: current, Desired: desired, Version: start}, nil)
+	}
+	if err := p.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	text, version, err := api.RawConfig(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, fmt.Sprintf("backend burst_%d\n", burst)) || strings.Contains(text, "backend burst_1\n") {
+		t.Fatalf("the file does not hold the newest state:\n%s", text)
+	}
+	if p.writes < 1 || p.writes >= burst {
+		t.Fatalf("%d writes for a burst of %d", p.writes, burst)
+	}
+	if !p.ours(start, version) || p.ours(start, version+1) {
+		t.Fatalf("versions %d→%d not recognised as ours", start, version)
+	}
+
+	fake.ExternalEdit()
+	p.submit(Plan{Current: current, Desired: current, Version: version}, nil)
+	select {
+	case err := <-failures:
+		if !errors.Is(err, dataplane.ErrConflict) {
+			t.Fatalf("failure %v, want a conflict", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a write over another writer's edit was not refused")
+	}
+	if err := p.flush(ctx); !errors.Is(err, dataplane.ErrConflict) {
+		t.Fatalf("flush: %v", err)
+	}
+}
