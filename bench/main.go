@@ -20,11 +20,13 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
@@ -192,6 +194,7 @@ func measure(n, events int, budget time.Duration, only []string) error {
 			count = min(events, heavyEvents)
 		}
 		var lat []time.Duration
+		cpu0, wall0 := cpuTime(), time.Now()
 		for i := 0; i < count; i++ {
 			churn(src, i)
 			d, err := s.apply(ctx)
@@ -200,13 +203,14 @@ func measure(n, events int, budget time.Duration, only []string) error {
 			}
 			lat = append(lat, d)
 		}
-		note := ""
+		cpu, wall := cpuTime()-cpu0, time.Since(wall0)
+		note := fmt.Sprintf("  cpu/event %s, %.0f events/s back to back", round(cpu/time.Duration(count)), float64(count)/wall.Seconds())
 		if s.name == "runtime" {
 			t0 := time.Now()
 			if err := rs.Flush(ctx); err != nil {
 				return fmt.Errorf("runtime: background write: %w", err)
 			}
-			note = fmt.Sprintf("  (%d background writes; the last landed %s after the last event)", rs.BackgroundWrites(), round(time.Since(t0)))
+			note += fmt.Sprintf(", %d background writes (the last landed %s after the last event), rss %d MB", rs.BackgroundWrites(), round(time.Since(t0)), rssMB())
 		}
 		after, err := reloadCount(ctx, dc)
 		if err != nil {
@@ -257,14 +261,20 @@ func freePorts(n int) ([]int, error) {
 			l.Close()
 		}
 	}()
+	// Below the kernel's ephemeral range (32768 on): a port handed out
+	// there can be taken by any outgoing connection before HAProxy binds
+	// it, and at 10,000 ports that happens.
 	var out []int
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for p := 12000; len(out) < n; p++ {
+		if p >= 32768 {
+			return nil, fmt.Errorf("only %d free ports below 32768, want %d", len(out), n)
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
-			return nil, err
+			continue
 		}
 		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
+		out = append(out, p)
 	}
 	return out, nil
 }
@@ -302,4 +312,31 @@ func round(d time.Duration) string {
 		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
 	}
 	return d.Round(10 * time.Millisecond).String()
+}
+
+// cpuTime is this process's user+system CPU time: the syncer's work (the
+// Data Plane API and HAProxy are other processes).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// rssMB is this process's resident memory after a GC: the app list as a
+// daemon holds it, the cached builds and the state.
+func rssMB() int {
+	runtime.GC()
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.Atoi(f[1])
+			return kb / 1024
+		}
+	}
+	return 0
 }

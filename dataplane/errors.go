@@ -37,6 +37,9 @@ var (
 	ErrUnreachable = errors.New("data plane api unreachable")
 	// ErrServer is any 5xx (runtime command failures answer 500).
 	ErrServer = errors.New("data plane api internal error")
+	// ErrInvalidConfig is a 400 "validation error": haproxy -c refused
+	// the configuration the write would produce.
+	ErrInvalidConfig = errors.New("haproxy refused the configuration")
 )
 
 // APIError is a non-2xx answer. Code is the body's code (6xx for schema
@@ -76,6 +79,8 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == http.StatusBadRequest && strings.HasPrefix(e.Message, "Reload failed")
 	case ErrServer:
 		return e.Status >= 500
+	case ErrInvalidConfig:
+		return e.Status == http.StatusBadRequest && strings.HasPrefix(e.Message, "validation error")
 	}
 	return false
 }

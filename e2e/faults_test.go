@@ -71,3 +71,33 @@ func (s *env) rawVersions() (model, file int64) {
 	model, _ = strconv.ParseInt(resp.Header.Get("Configuration-Version"), 10, 64)
 	return model, body.Version
 }
+
+// TestAppRefusedByHAProxyIsIsolated: an app whose labels pass every check
+// but make HAProxy refuse the configuration (a certificate file that does
+// not exist) is found by bisection and rejected; the other apps are
+// applied, and the next sync writes nothing.
+func TestAppRefusedByHAProxyIsIsolated(t *testing.T) {
+	s := newStack(t)
+	mk := func(id string, extra map[string]string) marathon.App {
+		l := map[string]string{"HAPROXY_GROUP": "external", "HAPROXY_0_VHOST": strings.TrimPrefix(id, "/") + ".example.com"}
+		for k, v := range extra {
+			l[k] = v
+		}
+		return marathon.App{ID: id, Instances: 1, PortDefinitions: []marathon.PortDefinition{{Port: 0}}, Labels: l}
+	}
+	deploy(t, s, mk("/good1", nil), mk("/bad", map[string]string{"HAPROXY_0_SSL_CERT": "/nonexistent/bad.pem"}), mk("/good2", nil))
+	code, out := s.cli("sync")
+	if code != 2 || !strings.Contains(out, "/bad") || !strings.Contains(out, "haproxy refuses the configuration with this app") {
+		t.Fatalf("sync: exit %d, want 2 naming /bad as refused:\n%s", code, out)
+	}
+	for _, app := range []string{"good1", "good2"} {
+		if code, body, err := get(s.httpPort, app+".example.com", "/"); err != nil || code != 200 || !strings.Contains(body, "app=/"+app+" ") {
+			t.Errorf("%s through HAProxy: %d %v %q", app, code, err, body)
+		}
+	}
+	v := s.version()
+	if code, out := s.cli("sync"); code != 2 || s.version() != v {
+		t.Fatalf("second sync: exit %d, version %d→%d:\n%s", code, v, s.version(), out)
+	}
+	t.Logf("refused app isolated; configuration version %d; sync said:\n%s", v, out)
+}

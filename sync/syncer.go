@@ -72,6 +72,8 @@ type Syncer struct {
 	health map[string]bool
 	// builds keeps each app's build between passes (BuildCache).
 	builds *BuildCache
+	// refused are the apps HAProxy refused, by rejection key (isolate.go).
+	refused map[string]refusal
 	// readVersion is the configuration version the last pass read at;
 	// headVersion the one at which HAPROXY_HEAD was known to be in place.
 	readVersion, headVersion int64
@@ -113,6 +115,10 @@ type Result struct {
 	Plan     Plan
 	Applied  ApplyResult
 	Attempts int
+	// Refused are the apps HAProxy's configuration check refused in this
+	// pass (found by isolate); they are in Build.Rejected too.
+	Refused map[string]error
+	input   *planInput
 }
 
 // Partial reports whether some apps were rejected.
@@ -127,6 +133,7 @@ func (s *Syncer) Plan(ctx context.Context) (Result, error) {
 	if err != nil {
 		return r, fmt.Errorf("fetch apps from Marathon: %w", err)
 	}
+	apps, refused := s.withoutRefused(apps)
 	current, foreign, err := s.readCurrent(ctx)
 	if err != nil {
 		return r, fmt.Errorf("read HAProxy configuration: %w", err)
@@ -149,6 +156,10 @@ func (s *Syncer) Plan(ctx context.Context) (Result, error) {
 		s.builds = NewBuildCache()
 	}
 	r.Build = s.builds.Build(apps, cfg, s.Resolver, existing)
+	for id, errs := range refused {
+		r.Build.Rejected[id] = errs
+	}
+	r.input = &planInput{apps: apps, cfg: cfg, existing: existing, current: current}
 	// Only the tasks of this listing are remembered: the map stays as
 	// large as Marathon's task list.
 	s.health = r.Build.Health
@@ -234,10 +245,11 @@ func (s *Syncer) Sync(ctx context.Context) (r Result, err error) {
 		}
 	}
 	defer func() { s.failed = err != nil }()
+	var refusedNow map[string]error
 	for i := 1; i <= attempts; i++ {
 		start := time.Now()
 		r, err = s.Plan(ctx)
-		r.Attempts = i
+		r.Attempts, r.Refused = i, refusedNow
 		if err != nil {
 			return r, err
 		}
@@ -266,6 +278,25 @@ func (s *Syncer) Sync(ctx context.Context) (r Result, err error) {
 				zap.Int("runtime_steps", r.Applied.RuntimeSteps), zap.String("reload_id", r.Applied.ReloadID),
 				zap.Int64("version", r.Applied.Version), zap.Duration("duration", time.Since(start)))
 			return r, nil
+		}
+		if errors.Is(err, dataplane.ErrInvalidConfig) && r.Refused == nil {
+			refused, ierr := s.isolate(ctx, r, err)
+			if ierr != nil {
+				s.log().Warn("could not find which apps HAProxy refuses", zap.Error(ierr))
+			}
+			if len(refused) == 0 {
+				return r, err
+			}
+			if s.refused == nil {
+				s.refused = map[string]refusal{}
+			}
+			versions := appVersions(r.input.apps)
+			for id, e := range refused {
+				s.refused[id] = refusal{version: versions[id], err: e}
+			}
+			s.logRefused(refused)
+			refusedNow = refused
+			continue
 		}
 		if !errors.Is(err, dataplane.ErrConflict) && !errors.Is(err, dataplane.ErrNotAcceptable) {
 			return r, err
