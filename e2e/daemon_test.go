@@ -29,6 +29,7 @@ type loadGen struct {
 	mu           sync.Mutex
 	failures     []string
 	stop         chan struct{}
+	stopOnce     sync.Once
 	wg           sync.WaitGroup
 	onFail       func()
 }
@@ -67,7 +68,10 @@ func startLoad(port int, host string, workers int, max int64) *loadGen {
 	return g
 }
 
-func (g *loadGen) Stop() { close(g.stop); g.wg.Wait() }
+func (g *loadGen) Stop() {
+	g.stopOnce.Do(func() { close(g.stop) })
+	g.wg.Wait()
+}
 
 // daemon starts the daemon against the stack, through marathon-lb's `sse`
 // entry point (the same command as `daemon --sse`).

@@ -35,9 +35,11 @@ type persister struct {
 	running bool
 	done    chan struct{} // closed when the running loop ends
 	// wrote maps each version a write started from to the version it
-	// produced: those moves are ours, not another writer's.
-	wrote map[int64]int64
-	err   error
+	// produced: those moves are ours, not another writer's. latest is
+	// the last version produced.
+	wrote  map[int64]int64
+	latest int64
+	err    error
 	// Writes and LastDuration describe the writes so far.
 	writes       int
 	lastDuration time.Duration
@@ -79,7 +81,7 @@ func (p *persister) loop() {
 		p.mu.Lock()
 		p.err = err
 		if err == nil {
-			p.wrote[from] = to
+			p.wrote[from], p.latest = to, to
 			for v := range p.wrote {
 				// A pass is never many writes behind.
 				if v < from-128 {
@@ -118,6 +120,23 @@ func (p *persister) write(ctx context.Context, plan Plan, busy map[string]bool) 
 		return 0, 0, fmt.Errorf("persist configuration (skip_reload): %w", err)
 	}
 	return version, wr.Version, nil
+}
+
+// last returns the last version a write produced (0: none).
+func (p *persister) last() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.latest
+}
+
+// writing reports whether a write is under way.
+func (p *persister) writing() bool {
+	if p == nil {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.running
 }
 
 // ours reports whether the configuration moving from version from to

@@ -264,12 +264,14 @@ func renderWith(ctx context.Context, api ConfigAPI, steps []Step) (int64, string
 	return version, ReplaceSections(text, sections), nil
 }
 
-// ApplyFullCommit applies every plan the way marathon-lb does: the whole
-// configuration is replaced and HAProxy reloads, even for server churn. It
-// exists to be measured against (make bench); sync chooses it only when
-// frontends or binds change.
-func ApplyFullCommit(ctx context.Context, api ConfigAPI, plan Plan, log *zap.Logger) (ApplyResult, error) {
-	return applyFull(ctx, api, plan, log)
+// CommitWhole does what marathon-lb does for every change: the objects
+// of desired replace those of current (the last state written) in the
+// whole configuration text, which is posted, and HAProxy reloads. It
+// reads nothing but the text. It exists to be measured against (make
+// bench); sync commits the whole text only when frontends or binds
+// change.
+func CommitWhole(ctx context.Context, api ConfigAPI, current, desired *State, log *zap.Logger) (ApplyResult, error) {
+	return applyFull(ctx, api, Plan{Current: current, Desired: desired}, log)
 }
 
 // applyRuntime is Apply for a plan made only of runtime steps when a

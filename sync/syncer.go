@@ -366,6 +366,18 @@ func (s *Syncer) flushFor(ctx context.Context, plan *Plan) error {
 // configuration version is the one they were known at (or one our
 // background writes moved it to).
 func (s *Syncer) readCurrent(ctx context.Context) (*State, map[int]string, error) {
+	if s.known != nil && s.persist.writing() && !s.forget.Load() {
+		// The API is busy parsing and checking our background write
+		// (seconds at 10,000 backends): asking it the version would put
+		// this event behind that. Another writer's change meanwhile is
+		// caught by the write itself (it refuses to write over it and the
+		// changes are planned again) and by the next pass once it landed.
+		if v := s.persist.last(); v != 0 && s.persist.ours(s.knownVersion, v) {
+			s.knownVersion = v
+		}
+		s.readVersion = s.knownVersion
+		return s.known, s.knownForeign, nil
+	}
 	before, err := s.API.Version(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -398,6 +410,19 @@ func (s *Syncer) readCurrent(ctx context.Context) (*State, map[int]string, error
 
 // Forget drops the remembered configuration: the next pass re-reads it.
 func (s *Syncer) Forget() { s.known = nil }
+
+// Known returns the owned objects this Syncer knows HAProxy has, the
+// foreign frontends' ports and the configuration version they are
+// known at (nil when it would re-read).
+func (s *Syncer) Known() (*State, map[int]string, int64) {
+	return s.known, s.knownForeign, s.knownVersion
+}
+
+// Adopt takes what another Syncer knows (Known) instead of reading it:
+// reading every owned object costs several requests per backend.
+func (s *Syncer) Adopt(known *State, foreign map[int]string, version int64) {
+	s.known, s.knownForeign, s.knownVersion = known, foreign, version
+}
 
 // remember keeps the applied state as HAProxy's configuration when the
 // apply fully succeeded; anything else is re-read next time.

@@ -32,10 +32,15 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "dcos-auth-token", EnvVars: []string{"DCOS_AUTH_TOKEN"}, Usage: "DC/OS ACS token sent as 'Authorization: token=...'"},
 		&cli.StringFlag{Name: "marathon-ca-cert", EnvVars: []string{"MARATHON_CA_CERT"}, Usage: "CA bundle for Marathon HTTPS (system roots when empty; marathon-lb skipped verification)"},
 		&cli.DurationFlag{Name: "marathon-timeout", EnvVars: []string{"MARATHON_TIMEOUT"}, Value: 46 * time.Second, Usage: "timeout of one Marathon request"},
+		&cli.StringFlag{Name: "marathon-client-cert", EnvVars: []string{"MARATHON_CLIENT_CERT"}, Usage: "client certificate (PEM; may hold the key too) for Marathon over mutual TLS"},
+		&cli.StringFlag{Name: "marathon-client-key", EnvVars: []string{"MARATHON_CLIENT_KEY"}, Usage: "key of --marathon-client-cert, when not in the same file"},
 		&cli.StringFlag{Name: "dataplane-url", EnvVars: []string{"DATAPLANE_URL"}, Value: "http://127.0.0.1:5555", Usage: "HAProxy Data Plane API base URL"},
 		&cli.StringFlag{Name: "dataplane-user", EnvVars: []string{"DATAPLANE_USER"}, Value: "admin", Usage: "Data Plane API user"},
 		&cli.StringFlag{Name: "dataplane-password-file", EnvVars: []string{"DATAPLANE_PASSWORD_FILE"}, Usage: "file holding the Data Plane API password (or set DATAPLANE_PASSWORD)"},
 		&cli.StringFlag{Name: "dataplane-ca-cert", EnvVars: []string{"DATAPLANE_CA_CERT"}, Usage: "CA bundle for the Data Plane API over HTTPS"},
+		&cli.StringFlag{Name: "dataplane-client-cert", EnvVars: []string{"DATAPLANE_CLIENT_CERT"}, Usage: "client certificate (PEM) for the Data Plane API over mutual TLS"},
+		&cli.StringFlag{Name: "dataplane-client-key", EnvVars: []string{"DATAPLANE_CLIENT_KEY"}, Usage: "key of --dataplane-client-cert"},
+		&cli.DurationFlag{Name: "dataplane-timeout", EnvVars: []string{"DATAPLANE_TIMEOUT"}, Value: 30 * time.Second, Usage: "timeout of one Data Plane API request (a slow API fails the pass, which is retried, instead of hanging it)"},
 		&cli.StringFlag{Name: "haproxy-socket", EnvVars: []string{"HAPROXY_SOCKET"}, Usage: "HAProxy Runtime API (stats socket: /path, unix:/path or host:port); when set, sync verifies that HAProxy runs what it applied, and plan shows live differences"},
 		&cli.DurationFlag{Name: "drain-grace", EnvVars: []string{"DRAIN_GRACE"}, Value: 30 * time.Second, Usage: "with --haproxy-socket, a removed server drains (no new requests) until its sessions end or this long"},
 		&cli.StringFlag{Name: "haproxy-defaults", EnvVars: []string{"HAPROXY_DEFAULTS"}, Value: "marathon_defaults", Usage: "named defaults section of the base haproxy.cfg that created proxies use ('from')"},
@@ -95,7 +100,8 @@ func parseOptions(c *cli.Context) (*options, error) {
 			}
 		}
 	}
-	o.marathon = marathon.Config{URLs: urls, CACertFile: c.String("marathon-ca-cert"), Timeout: c.Duration("marathon-timeout"), DCOSToken: c.String("dcos-auth-token"), Logger: log}
+	o.marathon = marathon.Config{URLs: urls, CACertFile: c.String("marathon-ca-cert"), Timeout: c.Duration("marathon-timeout"), DCOSToken: c.String("dcos-auth-token"), Logger: log,
+		ClientCertFile: c.String("marathon-client-cert"), ClientKeyFile: c.String("marathon-client-key")}
 	switch {
 	case c.String("marathon-auth-credential-file") != "":
 		o.marathon.User, o.marathon.Password, err = marathon.ReadCredentialFile(c.String("marathon-auth-credential-file"))
@@ -116,7 +122,8 @@ func parseOptions(c *cli.Context) (*options, error) {
 		}
 		password = strings.TrimRight(string(raw), "\r\n")
 	}
-	o.dataplane = dataplane.Config{URL: c.String("dataplane-url"), User: c.String("dataplane-user"), Password: password, CACertFile: c.String("dataplane-ca-cert"), Logger: log}
+	o.dataplane = dataplane.Config{URL: c.String("dataplane-url"), User: c.String("dataplane-user"), Password: password, CACertFile: c.String("dataplane-ca-cert"), Logger: log,
+		ClientCertFile: c.String("dataplane-client-cert"), ClientKeyFile: c.String("dataplane-client-key"), Timeout: c.Duration("dataplane-timeout")}
 
 	groups := c.StringSlice("group")
 	if len(groups) == 0 {

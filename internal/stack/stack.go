@@ -42,9 +42,10 @@ type Stack struct {
 	DataplaneURL, User, Password, PasswordFile                string
 	StatsPort                                                 int
 
-	dp     *exec.Cmd
-	dpLog  *syncBuffer
-	closed sync.Once
+	dp                        *exec.Cmd
+	dpLog                     *syncBuffer
+	dpYAML, dpBin, haproxyBin string
+	closed                    sync.Once
 }
 
 // FindDataplaneAPI returns $DATAPLANEAPI or the dataplaneapi on PATH.
@@ -201,22 +202,31 @@ log:
   log_to: stdout
   log_level: warning
 `, o.DataplaneAPIPort, o.User, o.Password, o.Dir, o.HAProxyBin)
-	yamlPath := filepath.Join(o.Dir, "dataplaneapi.yaml")
-	if err := os.WriteFile(yamlPath, []byte(yaml), 0o600); err != nil {
+	s.dpYAML, s.dpBin, s.haproxyBin = filepath.Join(o.Dir, "dataplaneapi.yaml"), o.DataplaneAPIBin, o.HAProxyBin
+	if err := os.WriteFile(s.dpYAML, []byte(yaml), 0o600); err != nil {
 		s.Close()
 		return nil, err
 	}
-	s.dp = exec.Command(o.DataplaneAPIBin, "-f", yamlPath)
+	if err := s.StartDataplaneAPI(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// StartDataplaneAPI starts the Data Plane API (again) and waits until it
+// answers.
+func (s *Stack) StartDataplaneAPI(ctx context.Context) error {
+	s.dp = exec.Command(s.dpBin, "-f", s.dpYAML)
 	// The reload script reads its sockets from the environment the API
 	// passes on; 100 ms reload ticks keep demos and tests quick.
 	s.dp.Env = append(os.Environ(), "CI_DATAPLANE_RELOAD_DELAY_OVERRIDE=100",
 		"MASTER_SOCKET="+s.MasterSocket, "STATS_SOCKET="+s.Socket, "STATE_FILE="+s.StateFile)
 	s.dp.Stdout, s.dp.Stderr = s.dpLog, s.dpLog
 	if err := s.dp.Start(); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("start dataplaneapi: %w", err)
+		return fmt.Errorf("start dataplaneapi: %w", err)
 	}
-	err = waitFor(ctx, 20*time.Second, func() bool {
+	err := waitFor(ctx, 20*time.Second, func() bool {
 		req, _ := http.NewRequestWithContext(ctx, "GET", s.DataplaneURL+"/v2/services/haproxy/configuration/version", nil)
 		req.SetBasicAuth(s.User, s.Password)
 		resp, err := http.DefaultClient.Do(req)
@@ -227,10 +237,45 @@ log:
 		return resp.StatusCode == http.StatusOK
 	})
 	if err != nil {
-		s.Close()
-		return nil, fmt.Errorf("dataplaneapi did not answer: %w\n%s", err, s.DataplaneAPILog())
+		return fmt.Errorf("dataplaneapi did not answer: %w\n%s", err, s.DataplaneAPILog())
 	}
-	return s, nil
+	return nil
+}
+
+// StopDataplaneAPI stops the Data Plane API (HAProxy goes on serving).
+func (s *Stack) StopDataplaneAPI() {
+	if s.dp != nil && s.dp.Process != nil {
+		_ = s.dp.Process.Kill()
+		_ = s.dp.Wait()
+		s.dp = nil
+	}
+}
+
+// RestartHAProxy stops HAProxy (master and workers: every runtime change
+// is gone) and starts it again from haproxy.cfg.
+func (s *Stack) RestartHAProxy(ctx context.Context) error {
+	s.stopHAProxy()
+	out, err := exec.CommandContext(ctx, s.haproxyBin, "-W", "-D", "-f", s.ConfigPath, "-p", s.PidFile, "-S", s.MasterSocket).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("start haproxy: %w\n%s", err, out)
+	}
+	return waitFor(ctx, 5*time.Second, func() bool { return dialOK("unix", s.Socket) })
+}
+
+func (s *Stack) stopHAProxy() {
+	raw, err := os.ReadFile(s.PidFile)
+	if err != nil {
+		return
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if pid <= 0 {
+		return
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
 }
 
 // Reload asks the HAProxy master to reload (as an operator would) and waits
@@ -250,23 +295,8 @@ func (s *Stack) DataplaneAPILog() string { return s.dpLog.String() }
 // Close stops the Data Plane API and HAProxy.
 func (s *Stack) Close() {
 	s.closed.Do(func() {
-		if s.dp != nil && s.dp.Process != nil {
-			_ = s.dp.Process.Kill()
-			_ = s.dp.Wait()
-		}
-		raw, err := os.ReadFile(s.PidFile)
-		if err != nil {
-			return
-		}
-		pid, _ := strconv.Atoi(strings.TrimSpace(string(raw)))
-		if pid <= 0 {
-			return
-		}
-		_ = syscall.Kill(pid, syscall.SIGTERM)
-		for i := 0; i < 100 && syscall.Kill(pid, 0) == nil; i++ {
-			time.Sleep(20 * time.Millisecond)
-		}
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+		s.StopDataplaneAPI()
+		s.stopHAProxy()
 	})
 }
 
