@@ -58,6 +58,8 @@ type env struct {
 	// self-signed certificate.
 	httpsPort int
 	certDir   string
+	// simPorts is the simulator's service port range.
+	simPorts [2]int
 }
 
 func requireDataplaneAPI(t *testing.T) {
@@ -91,6 +93,7 @@ func newStack(t *testing.T) *env {
 		}
 	})
 	first, last := haproxytest.FreePortRange(t, 50)
+	s.simPorts = [2]int{first, last}
 	s.sim = marathontest.New(marathontest.Options{ServicePortMin: first, ServicePortMax: last})
 	if err := s.sim.Start(); err != nil {
 		t.Fatal(err)

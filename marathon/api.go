@@ -209,6 +209,22 @@ func (c *Client) CreateApp(ctx context.Context, app App) (App, error) {
 	return out, err
 }
 
+// CreateAppDefinition POSTs a new app given as a JSON object, so that
+// fields App does not model reach Marathon too (read-only fields dropped).
+func (c *Client) CreateAppDefinition(ctx context.Context, def map[string]any) (App, error) {
+	raw, err := json.Marshal(def)
+	if err != nil {
+		return App{}, fmt.Errorf("marathon request body: %w", err)
+	}
+	body, err := dropReadOnly(raw)
+	if err != nil {
+		return App{}, err
+	}
+	var out App
+	err = c.doJSON(ctx, call{method: http.MethodPost, path: "/v2/apps", body: body}, &out)
+	return out, err
+}
+
 // UpdateApp PUTs body to the app: an App (read-only fields dropped, so
 // this is a full replace) or a partial map such as {"instances": 3}. With
 // force, Marathon cancels a deployment that locks the app instead of

@@ -85,13 +85,21 @@ func (o *options) prepareCerts() error {
 	return o.certs.ensure()
 }
 
-func parseOptions(c *cli.Context) (*options, error) {
-	log, err := newLogger(c.String("log-level"), c.String("log-format"), c.App.ErrWriter)
-	if err != nil {
-		return nil, err
+// marathonFlags are the flags of the Marathon connection (shared by zdd).
+func marathonFlags() []cli.Flag {
+	var out []cli.Flag
+	for _, f := range commonFlags() {
+		switch f.Names()[0] {
+		case "marathon", "auth-credentials", "marathon-auth-credential-file", "dcos-auth-token", "marathon-ca-cert",
+			"marathon-timeout", "marathon-client-cert", "marathon-client-key", "log-level", "log-format":
+			out = append(out, f)
+		}
 	}
-	o := &options{log: log, socket: c.String("haproxy-socket"), drainGrace: c.Duration("drain-grace")}
+	return out
+}
 
+// marathonConfig reads the Marathon connection flags.
+func marathonConfig(c *cli.Context, log *zap.Logger) (marathon.Config, error) {
 	var urls []string
 	for _, v := range c.StringSlice("marathon") {
 		for _, u := range strings.Split(v, ",") {
@@ -100,18 +108,32 @@ func parseOptions(c *cli.Context) (*options, error) {
 			}
 		}
 	}
-	o.marathon = marathon.Config{URLs: urls, CACertFile: c.String("marathon-ca-cert"), Timeout: c.Duration("marathon-timeout"), DCOSToken: c.String("dcos-auth-token"), Logger: log,
+	cfg := marathon.Config{URLs: urls, CACertFile: c.String("marathon-ca-cert"), Timeout: c.Duration("marathon-timeout"), DCOSToken: c.String("dcos-auth-token"), Logger: log,
 		ClientCertFile: c.String("marathon-client-cert"), ClientKeyFile: c.String("marathon-client-key")}
+	var err error
 	switch {
 	case c.String("marathon-auth-credential-file") != "":
-		o.marathon.User, o.marathon.Password, err = marathon.ReadCredentialFile(c.String("marathon-auth-credential-file"))
+		cfg.User, cfg.Password, err = marathon.ReadCredentialFile(c.String("marathon-auth-credential-file"))
 	case c.String("auth-credentials") != "":
-		o.marathon.User, o.marathon.Password, err = marathon.ParseCredentials(c.String("auth-credentials"))
+		cfg.User, cfg.Password, err = marathon.ParseCredentials(c.String("auth-credentials"))
 	case os.Getenv("MARATHON_USER") != "":
-		o.marathon.User, o.marathon.Password = os.Getenv("MARATHON_USER"), os.Getenv("MARATHON_PASSWORD")
+		cfg.User, cfg.Password = os.Getenv("MARATHON_USER"), os.Getenv("MARATHON_PASSWORD")
 	}
 	if err != nil {
-		return nil, fmt.Errorf("marathon credentials: %w", err)
+		return cfg, fmt.Errorf("marathon credentials: %w", err)
+	}
+	return cfg, nil
+}
+
+func parseOptions(c *cli.Context) (*options, error) {
+	log, err := newLogger(c.String("log-level"), c.String("log-format"), c.App.ErrWriter)
+	if err != nil {
+		return nil, err
+	}
+	o := &options{log: log, socket: c.String("haproxy-socket"), drainGrace: c.Duration("drain-grace")}
+
+	if o.marathon, err = marathonConfig(c, log); err != nil {
+		return nil, err
 	}
 
 	password := os.Getenv("DATAPLANE_PASSWORD")

@@ -116,6 +116,10 @@ func (s *Server) launchLocked(app *simApp) *simTask {
 		t.health = append(t.health, &healthState{check: hc})
 	}
 	proc, err := startTaskProcess(app.id, t.id, addrs, healthPaths(app.view))
+	if err == nil && app.view.Env[UnhealthyEnv] == "true" {
+		// A broken build: its health checks fail from the start.
+		proc.healthy.Store(false)
+	}
 	if err != nil {
 		// No replacement is started from here: a port that cannot be bound
 		// would fail again at once.
@@ -249,6 +253,11 @@ func (s *Server) statusLocked(t *simTask, message string) {
 		"agentId": s.agentID, "host": s.opts.TaskHost, "runSpecVersion": t.version,
 	})
 }
+
+// UnhealthyEnv in an app's env makes its tasks answer their HTTP health
+// checks with 503 from the start, as a version that does not work would
+// (SetTaskHealthy changes it later).
+const UnhealthyEnv = "MARATHONTEST_UNHEALTHY"
 
 // healthPaths are the paths of the app's HTTP health checks; nil means
 // the app has none, and an unhealthy task then fails every path.
