@@ -280,40 +280,87 @@ func BackendName(group string, port int) string {
 	return strings.ReplaceAll(strings.TrimPrefix(group, "/"), "/", "_") + "_" + strconv.Itoa(port)
 }
 
-// oldServers maps each old task to its server address (ip:port of its
-// first port), as HAProxy's stats show it.
-func (d *Deployer) oldServers(ctx context.Context, old marathon.App) (map[string]string, error) {
-	out := map[string]string{}
+// server is one of an old task's servers in HAProxy: its backend and its
+// address as the stats show it.
+type server struct{ backend, addr string }
+
+// oldServers maps each old task to its servers, one per service port: port
+// 0's backend is <group>_<HAPROXY_0_PORT> (zdd's); port i's is named after
+// HAPROXY_<i>_PORT or the old app's service port i, as the load balancer
+// names the merged group's backends.
+func (d *Deployer) oldServers(ctx context.Context, old marathon.App) (map[string][]server, error) {
+	ports := servicePorts(old)
+	backends := make([]string, len(ports))
+	for i, p := range ports {
+		if v, ok := old.Labels[fmt.Sprintf("HAPROXY_%d_PORT", i)]; ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, fail(ExitLBError, "app %s: label HAPROXY_%d_PORT=%q", old.ID, i, v)
+			}
+			p = n
+		}
+		backends[i] = BackendName(Group(old), p)
+	}
+	out := map[string][]server{}
 	for _, t := range old.Tasks {
-		if len(t.Ports) == 0 || t.Host == "" {
+		if t.Host == "" {
 			continue
 		}
 		ip, err := d.Resolve(ctx, t.Host)
 		if err != nil {
 			return nil, fail(ExitLBError, "task %s: %w", t.ID, err)
 		}
-		out[t.ID] = net.JoinHostPort(ip, strconv.Itoa(t.Ports[0]))
+		for i, p := range t.Ports {
+			if i < len(backends) {
+				out[t.ID] = append(out[t.ID], server{backends[i], net.JoinHostPort(ip, strconv.Itoa(p))})
+			}
+		}
 	}
 	return out, nil
 }
 
-// serverRows are the rows of the group's backend, by address, per LB.
-func (d *Deployer) serverRows(ctx context.Context, plan Plan, old marathon.App) ([]map[string]runtimeapi.StatRow, error) {
-	port, err := strconv.Atoi(old.Labels["HAPROXY_0_PORT"])
-	if err != nil {
-		return nil, fail(ExitLBError, "app %s: label HAPROXY_0_PORT=%q", old.ID, old.Labels["HAPROXY_0_PORT"])
+// servicePorts are a running app's service ports.
+func servicePorts(a marathon.App) []int {
+	var out []int
+	switch {
+	case a.Container != nil && a.Container.Docker != nil && len(a.Container.Docker.PortMappings) > 0:
+		for _, m := range a.Container.Docker.PortMappings {
+			out = append(out, deref(m.ServicePort))
+		}
+	case a.Container != nil && len(a.Container.PortMappings) > 0:
+		for _, m := range a.Container.PortMappings {
+			out = append(out, deref(m.ServicePort))
+		}
+	case len(a.PortDefinitions) > 0:
+		for _, p := range a.PortDefinitions {
+			out = append(out, p.Port)
+		}
+	default:
+		out = a.Ports
 	}
-	backend := BackendName(Group(old), port)
+	return out
+}
+
+func deref(p *int) int {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// serverRows are the server rows of every load balancer, by backend and
+// address.
+func (d *Deployer) serverRows(ctx context.Context) ([]map[server]runtimeapi.StatRow, error) {
 	lbs, err := d.Stats.Rows(ctx)
 	if err != nil {
 		return nil, fail(ExitLBError, "read the load balancers' stats: %w", err)
 	}
-	var out []map[string]runtimeapi.StatRow
+	var out []map[server]runtimeapi.StatRow
 	for _, rows := range lbs {
-		m := map[string]runtimeapi.StatRow{}
+		m := map[server]runtimeapi.StatRow{}
 		for _, r := range rows {
-			if r.Proxy == backend && r.Type == runtimeapi.StatTypeServer {
-				m[r.Addr] = r
+			if r.Type == runtimeapi.StatTypeServer {
+				m[server{r.Proxy, r.Addr}] = r
 			}
 		}
 		out = append(out, m)
@@ -337,23 +384,26 @@ func inMaint(r runtimeapi.StatRow) bool {
 	return strings.HasPrefix(r.Status, "MAINT") || strings.HasPrefix(r.Status, "DRAIN")
 }
 
+// oldWhere are the old tasks every server of which, on every load
+// balancer, satisfies ok.
 func (d *Deployer) oldWhere(ctx context.Context, plan Plan, old marathon.App, ok func(runtimeapi.StatRow) bool) ([]string, error) {
 	servers, err := d.oldServers(ctx, old)
 	if err != nil {
 		return nil, err
 	}
-	lbs, err := d.serverRows(ctx, plan, old)
+	lbs, err := d.serverRows(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for task, addr := range servers {
-		all := len(lbs) > 0
+	for task, svs := range servers {
+		all := len(lbs) > 0 && len(svs) > 0
 		for _, rows := range lbs {
-			r, found := rows[addr]
-			if !found || !ok(r) {
-				all = false
-				break
+			for _, sv := range svs {
+				r, found := rows[sv]
+				if !found || !ok(r) {
+					all = false
+				}
 			}
 		}
 		if all {

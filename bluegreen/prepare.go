@@ -355,12 +355,6 @@ func deepCopy(v any) any {
 
 // firstPort is a running app's first service port.
 func firstPort(a marathon.App) int {
-	deref := func(p *int) int {
-		if p == nil {
-			return 0
-		}
-		return *p
-	}
 	switch {
 	case a.Container != nil && a.Container.Docker != nil && len(a.Container.Docker.PortMappings) > 0:
 		return deref(a.Container.Docker.PortMappings[0].ServicePort)

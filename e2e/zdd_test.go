@@ -36,7 +36,8 @@ func (s *env) zdd(t *testing.T, def map[string]any, extra ...string) (int, strin
 }
 
 // TestZDD is issue #6's scenario through real HAProxy and Data Plane API,
-// the daemon (with --health-check) and the simulator: a 10-task app moves
+// the daemon (with --health-check) and the simulator: a 10-task app with
+// two service ports (a task is drained when both its servers are) moves
 // blue → green under a bounded load with no failed request; a traffic
 // split 8:2 holds over 1,000 requests; --complete-prev goes back; a
 // version whose health checks never pass is rolled back automatically,
@@ -53,7 +54,7 @@ func TestZDD(t *testing.T) {
 		return map[string]any{
 			"id": "/bg", "instances": 10, "cmd": "serve", "cpus": 0.1, "mem": 32,
 			"env":             e,
-			"portDefinitions": []any{map[string]any{"port": port, "protocol": "tcp"}},
+			"portDefinitions": []any{map[string]any{"port": port, "protocol": "tcp"}, map[string]any{"port": 0, "protocol": "tcp"}},
 			"healthChecks": []any{map[string]any{"protocol": "HTTP", "path": "/health", "portIndex": 0,
 				"gracePeriodSeconds": 5, "intervalSeconds": 1, "timeoutSeconds": 1, "maxConsecutiveFailures": 30}},
 			"labels": map[string]any{"HAPROXY_GROUP": "external", "HAPROXY_DEPLOYMENT_GROUP": "bg",
