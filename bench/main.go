@@ -20,7 +20,7 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"sort"
@@ -342,10 +342,12 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// rssMB is this process's resident memory after a GC: the app list as a
-// daemon holds it, the cached builds and the state.
+// rssMB is this process's resident memory after a GC that returns freed
+// memory to the system: the app list as a daemon holds it, the cached
+// builds and the state.
 func rssMB() int {
-	runtime.GC()
+	// What is live, not what the runtime keeps around for the next GC.
+	debug.FreeOSMemory()
 	raw, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
