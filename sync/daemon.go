@@ -46,6 +46,11 @@ type DaemonConfig struct {
 	// comparison with HAProxy's live servers that repairs out-of-band
 	// changes); 0 turns it off.
 	ReconcileInterval time.Duration
+	// Apps, when set, is the syncer's app source kept current from the
+	// event stream (AppCache); it lists everything again at startup,
+	// after a reconnect, on a full resync (SIGHUP) and at the periodic
+	// resync.
+	Apps *AppCache
 }
 
 func (c *DaemonConfig) defaults() {
@@ -88,6 +93,7 @@ type trigger struct {
 	at        time.Time
 	reconcile bool // also compare and repair HAProxy's live servers
 	full      bool // re-read HAProxy's whole configuration first
+	relist    bool // list Marathon's apps again (Apps cache)
 }
 
 // Status is what /status reports.
@@ -151,6 +157,7 @@ func (d *Daemon) send(t trigger) {
 		d.mu.Lock()
 		d.pending.full = d.pending.full || t.full
 		d.pending.reconcile = d.pending.reconcile || t.reconcile
+		d.pending.relist = d.pending.relist || t.relist
 		d.mu.Unlock()
 	}
 }
@@ -161,6 +168,7 @@ func (d *Daemon) takePending(t trigger) trigger {
 	defer d.mu.Unlock()
 	t.full = t.full || d.pending.full
 	t.reconcile = t.reconcile || d.pending.reconcile
+	t.relist = t.relist || d.pending.relist
 	d.pending = trigger{}
 	return t
 }
@@ -192,7 +200,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.readEvents(ctx)
 		}()
 	}
-	d.Trigger("startup")
+	d.send(trigger{reason: "startup", at: time.Now(), relist: true})
 	d.syncLoop(ctx)
 	wg.Wait()
 	// Runtime changes still being written to haproxy.cfg land before the
@@ -223,7 +231,7 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 			return
 		case first = <-d.trigger:
 		case <-resync.C:
-			first = trigger{reason: "periodic resync", at: time.Now()}
+			first = trigger{reason: "periodic resync", at: time.Now(), relist: true}
 		case <-reconcile:
 			first = trigger{reason: "reconcile", at: time.Now(), reconcile: true}
 		case <-retry:
@@ -231,6 +239,9 @@ func (d *Daemon) syncLoop(ctx context.Context) {
 		}
 		retry = nil
 		first = d.takePending(d.coalesce(ctx, first))
+		if d.cfg.Apps != nil && (first.full || first.relist) {
+			d.cfg.Apps.Invalidate()
+		}
 		if first.full {
 			d.syncer.Forget()
 		}
@@ -281,6 +292,7 @@ func (d *Daemon) coalesce(ctx context.Context, first trigger) trigger {
 		case t := <-d.trigger:
 			merged.full = merged.full || t.full
 			merged.reconcile = merged.reconcile || t.reconcile
+			merged.relist = merged.relist || t.relist
 			merged.reason = mergeReason(merged.reason, t)
 			if time.Now().After(deadline) {
 				return merged
@@ -424,7 +436,7 @@ func (d *Daemon) stream(ctx context.Context, url string, reconnect bool) error {
 	defer d.setStream(false, "")
 	if reconnect {
 		// Events may have been missed while disconnected.
-		d.Trigger("event stream reconnected")
+		d.send(trigger{reason: "event stream reconnected", at: time.Now(), relist: true})
 	}
 	watch := time.NewTicker(max(d.cfg.Watchdog/4, 10*time.Millisecond))
 	defer watch.Stop()
@@ -436,6 +448,9 @@ func (d *Daemon) stream(ctx context.Context, url string, reconnect bool) error {
 			}
 			if d.metrics != nil {
 				d.metrics.Events.WithLabelValues(ev.Type).Inc()
+			}
+			if d.cfg.Apps != nil {
+				d.cfg.Apps.Observe(ev)
 			}
 			d.Trigger(ev.Type)
 		case <-watch.C:

@@ -140,6 +140,10 @@ func runDaemon(c *cli.Context) error {
 	}
 	if !c.Bool("poll") && c.Bool("sse") {
 		dcfg.Events = mc
+		// Task events update a copy of Marathon's apps instead of
+		// listing every app for every event.
+		dcfg.Apps = sync.NewAppCache(mc)
+		s.Apps = dcfg.Apps
 	}
 	d := sync.NewDaemon(s, dcfg, metrics, o.log)
 

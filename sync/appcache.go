@@ -1,0 +1,253 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	stdsync "sync"
+
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+)
+
+// AppReader lists and reads Marathon apps with their tasks
+// (*marathon.Client).
+type AppReader interface {
+	Apps(ctx context.Context) ([]marathon.App, error)
+	App(ctx context.Context, id string) (marathon.App, error)
+}
+
+// AppCache is the daemon's copy of Marathon's apps, kept current from the
+// event stream instead of listing every app for every event: at 10,000
+// apps a listing is about 15 MB of JSON to decode, many times the cost of
+// the event itself. A task's status update is applied in place; an event
+// about one app (its health, a change through the API, its end) re-reads
+// that app; a deployment re-reads the apps it affects; anything else, a
+// reconnect and the periodic resync list everything again (Invalidate).
+// Events that arrive while a listing is under way re-read their apps
+// afterwards, so none is lost to an older listing.
+type AppCache struct {
+	src AppReader
+
+	mu      stdsync.Mutex
+	apps    map[string]marathon.App
+	full    bool            // a listing is due
+	listing bool            // a listing is under way
+	reread  map[string]bool // apps to read again
+	// Listings, Rereads and Applied count what the cache did.
+	Listings, Rereads, Applied int
+}
+
+// NewAppCache returns a cache that lists everything on first use.
+func NewAppCache(src AppReader) *AppCache {
+	return &AppCache{src: src, full: true, reread: map[string]bool{}}
+}
+
+// Invalidate makes the next Apps list everything.
+func (c *AppCache) Invalidate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.full = true
+}
+
+// Apps returns the apps, sorted by id, after the listing or re-reads the
+// events asked for.
+func (c *AppCache) Apps(ctx context.Context) ([]marathon.App, error) {
+	c.mu.Lock()
+	full := c.full || c.apps == nil
+	if full {
+		c.listing, c.full = true, false
+		c.reread = map[string]bool{}
+	}
+	c.mu.Unlock()
+	if full {
+		list, err := c.src.Apps(ctx)
+		c.mu.Lock()
+		c.listing = false
+		if err != nil {
+			c.full = true
+			c.mu.Unlock()
+			return nil, err
+		}
+		c.apps = make(map[string]marathon.App, len(list))
+		for _, a := range list {
+			c.apps[a.ID] = a
+		}
+		c.Listings++
+		c.mu.Unlock()
+	}
+	for {
+		c.mu.Lock()
+		var id string
+		for k := range c.reread {
+			id = k
+			break
+		}
+		if id == "" {
+			out := make([]marathon.App, 0, len(c.apps))
+			for _, a := range c.apps {
+				out = append(out, a)
+			}
+			c.mu.Unlock()
+			sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+			return out, nil
+		}
+		delete(c.reread, id)
+		c.mu.Unlock()
+		a, err := c.src.App(ctx, id)
+		c.mu.Lock()
+		switch {
+		case err == nil:
+			c.apps[id] = a
+		case errors.Is(err, marathon.ErrNotFound):
+			delete(c.apps, id)
+		default:
+			c.reread[id] = true
+			c.mu.Unlock()
+			return nil, fmt.Errorf("read app %s: %w", id, err)
+		}
+		c.Rereads++
+		c.mu.Unlock()
+	}
+}
+
+// Observe takes one event from the stream.
+func (c *AppCache) Observe(ev marathon.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch ev.Type {
+	case marathon.EventStatusUpdate:
+		var u marathon.StatusUpdateEvent
+		if ev.Decode(&u) != nil || u.AppID == "" {
+			c.full = true
+			return
+		}
+		c.applyStatus(u)
+	case marathon.EventHealthStatusChanged, marathon.EventAPIPost, marathon.EventAppTerminated,
+		marathon.EventInstanceChanged, marathon.EventInstanceHealthChanged, marathon.EventUnhealthyInstanceKill,
+		marathon.EventUnhealthyTaskKill, marathon.EventFailedHealthCheck:
+		id := appOf(ev)
+		if id == "" {
+			c.full = true
+			return
+		}
+		c.reread[id] = true
+	case marathon.EventDeploymentInfo, marathon.EventDeploymentSuccess, marathon.EventDeploymentFailed,
+		marathon.EventDeploymentStepSuccess, marathon.EventDeploymentStepFailure:
+		ids := deploymentApps(ev)
+		if len(ids) == 0 {
+			c.full = true
+			return
+		}
+		for _, id := range ids {
+			c.reread[id] = true
+		}
+	default:
+		c.full = true
+	}
+}
+
+// applyStatus applies a task's status update to its app (a copy: the
+// listing handed out keeps its tasks).
+func (c *AppCache) applyStatus(u marathon.StatusUpdateEvent) {
+	a, ok := c.apps[u.AppID]
+	if !ok || c.listing {
+		// An app not known yet, or a listing that may be older than this
+		// event: read the app afterwards.
+		c.reread[u.AppID] = true
+		return
+	}
+	tasks := slices.Clone(a.Tasks)
+	i := slices.IndexFunc(tasks, func(t marathon.Task) bool { return t.ID == u.TaskID })
+	if terminalStates[u.TaskStatus] {
+		if i >= 0 {
+			tasks = slices.Delete(tasks, i, i+1)
+		}
+	} else {
+		t := marathon.Task{ID: u.TaskID, AppID: u.AppID}
+		if i >= 0 {
+			t = tasks[i]
+		}
+		t.State, t.Host, t.Ports, t.IPAddresses, t.Version = u.TaskStatus, u.Host, u.Ports, u.IPAddresses, u.Version
+		if t.SlaveID == "" {
+			t.SlaveID = u.SlaveID
+		}
+		if i >= 0 {
+			tasks[i] = t
+		} else {
+			tasks = append(tasks, t)
+		}
+	}
+	a.Tasks = tasks
+	c.apps[u.AppID] = a
+	c.Applied++
+}
+
+// terminalStates end a task: Marathon drops it from the app's tasks.
+var terminalStates = map[string]bool{
+	marathon.TaskFinished: true, marathon.TaskFailed: true, marathon.TaskKilled: true, marathon.TaskError: true,
+	marathon.TaskDropped: true, marathon.TaskGone: true, marathon.TaskGoneByOperator: true,
+}
+
+// appOf is the app an event is about: appId, runSpecId, or the
+// appDefinition's id of an api_post_event.
+func appOf(ev marathon.Event) string {
+	var v struct {
+		AppID         string `json:"appId"`
+		RunSpecID     string `json:"runSpecId"`
+		AppDefinition struct {
+			ID string `json:"id"`
+		} `json:"appDefinition"`
+	}
+	if json.Unmarshal(ev.Data, &v) != nil {
+		return ""
+	}
+	for _, id := range []string{v.AppID, v.RunSpecID, v.AppDefinition.ID} {
+		if id != "" {
+			if !strings.HasPrefix(id, "/") {
+				id = "/" + id
+			}
+			return id
+		}
+	}
+	return ""
+}
+
+// deploymentApps are the apps a deployment event's plan acts on.
+func deploymentApps(ev marathon.Event) []string {
+	var d marathon.DeploymentEvent
+	if ev.Decode(&d) != nil {
+		return nil
+	}
+	var plan struct {
+		Steps []struct {
+			Actions []struct {
+				App string `json:"app"`
+			} `json:"actions"`
+		} `json:"steps"`
+	}
+	raw := d.Plan
+	if len(raw) == 0 {
+		return nil
+	}
+	if json.Unmarshal(raw, &plan) != nil {
+		return nil
+	}
+	set := map[string]bool{}
+	for _, s := range plan.Steps {
+		for _, a := range s.Actions {
+			if a.App != "" {
+				set[a.App] = true
+			}
+		}
+	}
+	var out []string
+	for id := range set {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}

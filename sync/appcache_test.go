@@ -1,0 +1,124 @@
+package sync
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+	"github.com/marathon-dataplane/marathon-dataplane/marathon/marathontest"
+)
+
+// routingView is what a build reads of an app: the cache must agree with
+// a fresh listing on all of it.
+func routingView(apps []marathon.App) map[string]string {
+	out := map[string]string{}
+	for _, a := range apps {
+		s := fmt.Sprintf("version=%s instances=%d labels=%v", a.Version, a.Instances, a.Labels)
+		for _, t := range a.Tasks {
+			alive := make([]bool, 0, len(t.HealthCheckResults))
+			for _, r := range t.HealthCheckResults {
+				alive = append(alive, r.Alive)
+			}
+			s += fmt.Sprintf(" | %s %s %s %v %v %v", t.ID, t.State, t.Host, t.Ports, t.IPAddresses, alive)
+		}
+		out[a.ID] = s
+	}
+	return out
+}
+
+// TestAppCacheFollowsTheEventStream drives the simulator through
+// deployments, scaling, kills, health flips, label changes and a deletion,
+// feeds its event stream to an AppCache, and after each change compares
+// the cache with a fresh listing; it lists everything only once.
+func TestAppCacheFollowsTheEventStream(t *testing.T) {
+	sim := marathontest.New(marathontest.Options{})
+	if err := sim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Close() })
+	mc, err := marathon.New(marathon.Config{URLs: []string{sim.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cache := NewAppCache(mc)
+	es, err := mc.Stream(ctx, sim.URL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es.Close()
+	go func() {
+		for ev := range es.Events() {
+			cache.Observe(ev)
+		}
+	}()
+	hc := []marathon.HealthCheck{{Protocol: "HTTP", Path: "/health", IntervalSeconds: 1, GracePeriodSeconds: 1, MaxConsecutiveFailures: 100}}
+	for _, id := range []string{"/a", "/b"} {
+		if _, err := sim.CreateApp(marathon.App{ID: id, Instances: 2, PortDefinitions: []marathon.PortDefinition{{Port: 0}}, HealthChecks: hc}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle := func(what string) {
+		t.Helper()
+		wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer wcancel()
+		if err := sim.WaitDeployments(wctx); err != nil {
+			t.Fatal(err)
+		}
+		var got, want map[string]string
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			apps, err := cache.Apps(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fresh, err := mc.Apps(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want = routingView(apps), routingView(fresh); reflect.DeepEqual(got, want) {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("%s: the cache differs from a listing\ncache:   %v\nlisting: %v", what, got, want)
+	}
+	settle("two apps deployed")
+	listings := cache.Listings
+
+	if _, err := sim.ScaleApp("/a", 5, false); err != nil {
+		t.Fatal(err)
+	}
+	settle("scaled up")
+	a, _ := sim.App("/a")
+	if err := sim.KillTask(a.Tasks[0].ID, false); err != nil {
+		t.Fatal(err)
+	}
+	settle("a task killed and replaced")
+	if err := sim.SetTaskHealthy(a.Tasks[1].ID, false); err != nil {
+		t.Fatal(err)
+	}
+	settle("a task unhealthy")
+	b, _ := sim.App("/b")
+	b.Labels = map[string]string{"HAPROXY_GROUP": "external"}
+	if _, err := sim.UpdateApp("/b", b, false); err != nil {
+		t.Fatal(err)
+	}
+	settle("labels changed (a restart)")
+	if _, err := sim.ScaleApp("/a", 1, false); err != nil {
+		t.Fatal(err)
+	}
+	settle("scaled down")
+	if _, err := sim.DeleteApp("/b", false); err != nil {
+		t.Fatal(err)
+	}
+	settle("an app deleted")
+	if cache.Listings != listings || cache.Applied == 0 || cache.Rereads == 0 {
+		t.Fatalf("listings %d→%d, %d status updates applied, %d apps re-read", listings, cache.Listings, cache.Applied, cache.Rereads)
+	}
+	t.Logf("%d status updates applied, %d apps re-read, %d listing(s)", cache.Applied, cache.Rereads, cache.Listings)
+}
