@@ -74,12 +74,30 @@ func (g *loadGen) Stop() {
 }
 
 // daemon starts the daemon against the stack, through marathon-lb's `sse`
-// entry point (the same command as `daemon --sse`).
+// entry point (the same command as `daemon --sse`), and waits until it is
+// ready.
 func (s *env) daemon(t *testing.T, extra ...string) (string, *os.Process) {
 	t.Helper()
+	listen, proc := s.startDaemon(t, s.sim.URL(), s.dpURL, extra...)
+	waitUntil(t, "daemon ready", 20*time.Second, func() bool {
+		resp, err := http.Get("http://" + listen + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	return listen, proc
+}
+
+// startDaemon starts the daemon with the stack's flags, Marathon at
+// marathonURLs (comma-separated) and the Data Plane API at dpURL; later
+// flags in extra override earlier ones. It does not wait.
+func (s *env) startDaemon(t *testing.T, marathonURLs, dpURL string, extra ...string) (string, *os.Process) {
+	t.Helper()
 	listen := fmt.Sprintf("127.0.0.1:%d", haproxytest.FreePort(t))
-	args := append([]string{"sse", "--listen", listen, "--marathon", s.sim.URL(), "--group", "*",
-		"--dataplane-url", s.dpURL, "--dataplane-password-file", s.passFile,
+	args := append([]string{"sse", "--listen", listen, "--marathon", marathonURLs, "--group", "*",
+		"--dataplane-url", dpURL, "--dataplane-password-file", s.passFile,
 		"--http-bind", fmt.Sprintf("127.0.0.1:%d", s.httpPort), "--appid-bind", fmt.Sprintf("127.0.0.1:%d", s.appIDPort),
 		"--https-bind", fmt.Sprintf("127.0.0.1:%d", s.httpsPort), "--ssl-cert-dir", s.certDir,
 		"--bind-addr", "127.0.0.1", "--haproxy-socket", s.hap.Socket, "--log-level", "info",
@@ -97,14 +115,6 @@ func (s *env) daemon(t *testing.T, extra ...string) (string, *os.Process) {
 		if t.Failed() {
 			t.Logf("daemon output:\n%s", out.String())
 		}
-	})
-	waitUntil(t, "daemon ready", 20*time.Second, func() bool {
-		resp, err := http.Get("http://" + listen + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
 	})
 	return listen, cmd.Process
 }

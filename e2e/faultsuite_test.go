@@ -7,13 +7,11 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/marathon-dataplane/marathon-dataplane/internal/haproxytest"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 )
 
@@ -94,27 +92,8 @@ func TestFaultSuite(t *testing.T) {
 	dp := newFaultProxy(t, s.dpURL)
 	m1.down.Store(true) // Marathon unreachable when the daemon starts
 	s.sim.SetUnavailable(503)
-	listen := fmt.Sprintf("127.0.0.1:%d", haproxytest.FreePort(t))
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, binary, "sse", "--listen", listen, "--marathon", m1.url+","+m2.url, "--group", "*",
-		"--dataplane-url", dp.url, "--dataplane-password-file", s.passFile, "--dataplane-timeout", "3s",
-		"--http-bind", fmt.Sprintf("127.0.0.1:%d", s.httpPort), "--appid-bind", fmt.Sprintf("127.0.0.1:%d", s.appIDPort),
-		"--https-bind", fmt.Sprintf("127.0.0.1:%d", s.httpsPort), "--ssl-cert-dir", s.certDir,
-		"--bind-addr", "127.0.0.1", "--haproxy-socket", s.hap.Socket, "--log-level", "info",
-		"--coalesce-window", "20ms", "--coalesce-max-delay", "200ms", "--reconcile-interval", "500ms",
+	s.startDaemon(t, m1.url+","+m2.url, dp.url, "--dataplane-timeout", "3s", "--reconcile-interval", "500ms",
 		"--stream-watchdog", "1s", "--max-backoff", "1s", "--poll-interval", "5s")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("daemon output:\n%s", out.String())
-		}
-	})
 
 	// served is the set of tasks answering for host.
 	served := func(host string, n int) map[string]bool {

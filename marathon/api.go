@@ -204,8 +204,12 @@ func (c *Client) CreateApp(ctx context.Context, app App) (App, error) {
 	if err != nil {
 		return App{}, err
 	}
+	return c.postApp(ctx, body)
+}
+
+func (c *Client) postApp(ctx context.Context, body []byte) (App, error) {
 	var out App
-	err = c.doJSON(ctx, call{method: http.MethodPost, path: "/v2/apps", body: body}, &out)
+	err := c.doJSON(ctx, call{method: http.MethodPost, path: "/v2/apps", body: body}, &out)
 	return out, err
 }
 
@@ -220,9 +224,7 @@ func (c *Client) CreateAppDefinition(ctx context.Context, def map[string]any) (A
 	if err != nil {
 		return App{}, err
 	}
-	var out App
-	err = c.doJSON(ctx, call{method: http.MethodPost, path: "/v2/apps", body: body}, &out)
-	return out, err
+	return c.postApp(ctx, body)
 }
 
 // UpdateApp PUTs body to the app: an App (read-only fields dropped, so

@@ -2,19 +2,13 @@ package marathon
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -29,6 +23,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/marathon-dataplane/marathon-dataplane/internal/testcert"
 )
 
 // examplesDir is Marathon's recorded answers, beside the repository.
@@ -981,31 +977,13 @@ func TestTLS(t *testing.T) {
 }
 
 func TestMutualTLS(t *testing.T) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "marathon-dataplane"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	clientCert, _ := x509.ParseCertificate(der)
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	certFile := writePEM(t, "client.pem", "CERTIFICATE", der)
-	keyFile := writePEM(t, "client-key.pem", "EC PRIVATE KEY", keyDER)
+	client := testcert.NewClient(t, "marathon-dataplane")
+	certFile, keyFile, pool := client.CertFile, client.KeyFile, client.Pool
 	combined := filepath.Join(t.TempDir(), "combined.pem")
 	c1, _ := os.ReadFile(certFile)
 	k1, _ := os.ReadFile(keyFile)
 	os.WriteFile(combined, append(c1, k1...), 0o600)
 
-	pool := x509.NewCertPool()
-	pool.AddCert(clientCert)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"leader":"`+r.TLS.PeerCertificates[0].Subject.CommonName+`"}`)
 	}))

@@ -69,13 +69,7 @@ func BenchmarkDiffOneTaskChanged(b *testing.B) {
 // BuildCache: one app's task set changes between passes.
 func BenchmarkBuildDesiredOneAppChanged(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
-		apps := syntheticApps(n)
-		for i := range apps {
-			apps[i].Version = "v1"
-		}
-		cfg := DefaultConfig()
-		cfg.Groups = []string{"external"}
-		cache := NewBuildCache()
+		apps, cfg, cache := cachedSynthetic(n)
 		cache.Build(apps, cfg, ipResolver{}, Existing{})
 		b.Run(fmt.Sprintf("apps=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
@@ -96,13 +90,7 @@ func (ipResolver) LookupHost(host string) (string, error) { return host, nil }
 // cache: build, what HAProxy has (the last applied state), and diff.
 func BenchmarkEventOneAppChanged(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
-		apps := syntheticApps(n)
-		for i := range apps {
-			apps[i].Version = "v1"
-		}
-		cfg := DefaultConfig()
-		cfg.Groups = []string{"external"}
-		cache := NewBuildCache()
+		apps, cfg, cache := cachedSynthetic(n)
 		current := cache.Build(apps, cfg, ipResolver{}, Existing{}).State
 		b.Run(fmt.Sprintf("apps=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
@@ -122,4 +110,16 @@ func BenchmarkEventOneAppChanged(b *testing.B) {
 			}
 		})
 	}
+}
+
+// cachedSynthetic is syntheticApps as Marathon lists them (with a
+// version), their configuration and an empty BuildCache.
+func cachedSynthetic(n int) ([]marathon.App, Config, *BuildCache) {
+	apps := syntheticApps(n)
+	for i := range apps {
+		apps[i].Version = "v1"
+	}
+	cfg := DefaultConfig()
+	cfg.Groups = []string{"external"}
+	return apps, cfg, NewBuildCache()
 }

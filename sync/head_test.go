@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane/dataplanetest"
 )
 
 // marathon-lb's default HEAD (§5.4), reduced to what a container next to
@@ -104,13 +106,8 @@ func TestWithDefaultOptions(t *testing.T) {
 // TestSyncAppliesHead: HAPROXY_HEAD reaches the configuration through one
 // full commit, and then costs nothing while in place.
 func TestSyncAppliesHead(t *testing.T) {
-	f := loadFixture(t, "vhosts")
-	s, fake, _ := newSyncer(t, f.Apps)
-	base, err := os.ReadFile("../deployments/haproxy.cfg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake.SeedRaw(string(base))
+	s, fake := syncerOnShippedConfig(t)
+	var err error
 	if s.Config.Head, err = HeadSections(testHead, s.Config.DefaultsName); err != nil {
 		t.Fatal(err)
 	}
@@ -144,13 +141,7 @@ func TestSyncAppliesHead(t *testing.T) {
 }
 
 func TestSyncAppliesDefaultOptions(t *testing.T) {
-	f := loadFixture(t, "vhosts")
-	s, fake, _ := newSyncer(t, f.Apps)
-	base, err := os.ReadFile("../deployments/haproxy.cfg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fake.SeedRaw(string(base))
+	s, _ := syncerOnShippedConfig(t)
 	s.Config.DefaultOptions = []string{"dontlognull", "httplog"}
 	ctx := context.Background()
 	if _, err := s.Sync(ctx); err != nil {
@@ -165,4 +156,18 @@ func TestSyncAppliesDefaultOptions(t *testing.T) {
 	if r, err := s.Sync(ctx); err != nil || !r.Plan.Empty() {
 		t.Fatalf("second sync: %v %v", r.Plan.Steps, err)
 	}
+}
+
+// syncerOnShippedConfig is a Syncer of the vhosts fixture against the
+// double holding deployments/haproxy.cfg.
+func syncerOnShippedConfig(t *testing.T) (*Syncer, *dataplanetest.Server) {
+	t.Helper()
+	f := loadFixture(t, "vhosts")
+	s, fake, _ := newSyncer(t, f.Apps)
+	base, err := os.ReadFile("../deployments/haproxy.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.SeedRaw(string(base))
+	return s, fake
 }
