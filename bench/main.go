@@ -43,6 +43,8 @@ func main() {
 	only := flag.String("strategies", "runtime,runtime-inline,transaction,full-commit", "strategies to measure, comma-separated")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured events to this file")
 	flag.IntVar(&heavyEvents, "heavy-events", 5, "events for the reloading strategies from 5,000 apps on")
+	daemonApps := flag.Int("daemon-apps", 1000, "apps of the daemon scenario (the daemon process, the simulator's event stream; 0: skip)")
+	window := flag.Duration("daemon-window", 10*time.Millisecond, "the daemon's --coalesce-window in that scenario")
 	flag.Parse()
 	profile = *cpuProfile
 
@@ -59,6 +61,11 @@ func main() {
 		}
 		if err := measure(n, *events, *initialBudget, strings.Split(*only, ",")); err != nil {
 			fmt.Printf("%-7d error: %v\n", n, err)
+		}
+	}
+	if *daemonApps > 0 {
+		if err := measureDaemon(*daemonApps, *events, *window); err != nil {
+			fmt.Printf("%-7d daemon error: %v\n", *daemonApps, err)
 		}
 	}
 }

@@ -21,10 +21,14 @@ type EventSource interface {
 }
 
 // RelevantEvents are the event types that can change what HAProxy routes.
+// A deployment's intermediate events (deployment_info, each step's
+// success) are left out: they carry the whole plan, the apps before and
+// after (megabytes with many apps), and what they announce arrives as task
+// status updates anyway; the end of a deployment re-reads its apps.
 var RelevantEvents = []string{
 	marathon.EventAPIPost, marathon.EventStatusUpdate, marathon.EventHealthStatusChanged,
 	marathon.EventAppTerminated, marathon.EventDeploymentSuccess, marathon.EventDeploymentFailed,
-	marathon.EventDeploymentStepSuccess, marathon.EventInstanceChanged, marathon.EventInstanceHealthChanged,
+	marathon.EventInstanceChanged, marathon.EventInstanceHealthChanged,
 }
 
 // DaemonConfig tunes the daemon loop.

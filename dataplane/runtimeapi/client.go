@@ -16,6 +16,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -37,6 +38,9 @@ type Client struct {
 	network, addr string
 	timeout       time.Duration
 	log           *zap.Logger
+	// iids are the backends' numeric ids by name (ShowStat).
+	mu   sync.Mutex
+	iids map[string]string
 }
 
 // Option configures a Client.

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/marathon-dataplane/marathon-dataplane/internal/haproxytest"
 )
 
 func twoServers(a, b *upstream) string {
@@ -507,5 +509,45 @@ backend be_app
 	}
 	if got := f.hits("", 4); got["a"] != 2 || got["b"] != 2 {
 		t.Fatalf("after AddServerReady: %v", got)
+	}
+}
+
+// TestShowStatOfABackendNamedLikeAFrontend: marathon-lb names a service
+// port's frontend and backend alike; "show stat <name>" finds the
+// frontend, so ShowStat asks for the backend by its id, and again after a
+// reload moved the ids.
+func TestShowStatOfABackendNamedLikeAFrontend(t *testing.T) {
+	t.Parallel()
+	a, b := newUpstream(t, "a"), newUpstream(t, "b")
+	svc := haproxytest.FreePort(t)
+	proxies := fmt.Sprintf(`
+frontend web_10000
+    bind 127.0.0.1:%d
+    default_backend web_10000
+
+backend web_10000
+    server s1 %s
+`, svc, a.addr()) + twoServers(a, b)
+	f := start(t, "", proxies)
+	ctx := context.Background()
+	rows, err := f.c.ShowStat(ctx, "web_10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 || rows[0].Proxy != "web_10000" || rows[0].Server != "s1" || rows[1].Server != "BACKEND" {
+		t.Fatalf("show stat web_10000: %+v", rows)
+	}
+	// A reload with a backend in front shifts the ids.
+	f.h.WriteConfig(t, haproxytest.BaseConfig()+fmt.Sprintf(`
+frontend fe
+    bind 127.0.0.1:%d
+    default_backend be_app
+backend aaa_first
+    server x 127.0.0.1:9
+`, f.port)+proxies)
+	f.h.Reload(t)
+	rows, err = f.c.ShowStat(ctx, "web_10000")
+	if err != nil || len(rows) != 2 || rows[0].Server != "s1" {
+		t.Fatalf("after a reload: %+v %v", rows, err)
 	}
 }

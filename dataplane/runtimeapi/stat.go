@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -45,17 +46,70 @@ func (r StatRow) Field(name string) string { return r.Fields[name] }
 // Up reports a status starting with "UP" (including "UP 1/3").
 func (r StatRow) Up() bool { return strings.HasPrefix(r.Status, "UP") }
 
-// ShowStat runs "show stat" for every proxy (proxy "") or for one proxy
-// ("show stat <proxy> -1 -1": its frontend, backend and server rows; an
-// unknown proxy is ErrNoSuchBackend, from "No such proxy.").
+// ShowStat runs "show stat" for every proxy (proxy "") or for one proxy:
+// its rows, the backend's and its servers' when a backend has that name.
+// HAProxy looks a name up among every proxy and takes the first, so
+// "show stat <name> -1 -1" on a name a frontend and a backend share (every
+// service port of marathon-lb's naming) answers the frontend's row alone;
+// a backend is therefore asked for by its numeric id (iid), learnt from
+// "show stat -1 2 -1" and kept until an answer names another proxy. An
+// unknown proxy is ErrNoSuchBackend, from "No such proxy.".
 func (c *Client) ShowStat(ctx context.Context, proxy string) ([]StatRow, error) {
-	cmd := "show stat"
-	if proxy != "" {
-		if err := validName("proxy", proxy); err != nil {
-			return nil, opErr("show stat of", proxy, err)
-		}
-		cmd += " " + proxy + " -1 -1"
+	if proxy == "" {
+		return c.showStat(ctx, "show stat")
 	}
+	if err := validName("proxy", proxy); err != nil {
+		return nil, opErr("show stat of", proxy, err)
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		iid, ok := c.backendIID(proxy)
+		if !ok {
+			if attempt > 0 {
+				break
+			}
+			if err := c.learnBackendIIDs(ctx); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		rows, err := c.showStat(ctx, "show stat "+iid+" -1 -1")
+		if err == nil && slices.ContainsFunc(rows, func(r StatRow) bool { return r.Type == StatTypeBackend && r.Proxy == proxy }) {
+			return rows, nil
+		}
+		// Ids move when the configuration is reloaded: learn them again.
+		if err := c.learnBackendIIDs(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return c.showStat(ctx, "show stat "+proxy+" -1 -1")
+}
+
+func (c *Client) backendIID(name string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	iid, ok := c.iids[name]
+	return iid, ok
+}
+
+// learnBackendIIDs reads every backend's numeric id.
+func (c *Client) learnBackendIIDs(ctx context.Context) error {
+	rows, err := c.showStat(ctx, "show stat -1 2 -1")
+	if err != nil {
+		return err
+	}
+	iids := make(map[string]string, len(rows))
+	for _, r := range rows {
+		if r.Type == StatTypeBackend {
+			iids[r.Proxy] = r.Field("iid")
+		}
+	}
+	c.mu.Lock()
+	c.iids = iids
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Client) showStat(ctx context.Context, cmd string) ([]StatRow, error) {
 	out, err := c.Execute(ctx, cmd)
 	if err != nil {
 		return nil, err
