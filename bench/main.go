@@ -355,15 +355,5 @@ func cpuTime() time.Duration {
 func rssMB() int {
 	// What is live, not what the runtime keeps around for the next GC.
 	debug.FreeOSMemory()
-	raw, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.Atoi(f[1])
-			return kb / 1024
-		}
-	}
-	return 0
+	return procRSS(os.Getpid())
 }
