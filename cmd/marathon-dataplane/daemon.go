@@ -30,6 +30,11 @@ func daemonCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "daemon",
 		Usage: "keep HAProxy in step with Marathon: a full sync at start, then on Marathon events (SSE) or every poll interval",
+		UsageText: "marathon-dataplane daemon --marathon http://marathon:8080 --group external \\\n" +
+			"    --dataplane-url http://127.0.0.1:5555 --dataplane-password-file /run/secrets/dataplane \\\n" +
+			"    --haproxy-socket /var/run/haproxy/haproxy.sock --listen 127.0.0.1:8090\n" +
+			"marathon-dataplane sse ...             (marathon-lb's entry point: the same as daemon --sse)\n" +
+			"marathon-dataplane poll --poll-interval 30s ...",
 		Description: "Signals: SIGHUP full resync, SIGUSR1 re-push the desired state, SIGTERM/SIGINT stop after\n" +
 			"the apply in flight. The HTTP listener serves /healthz, /readyz, /metrics and /status.",
 		Flags: append(commonFlags(),

@@ -135,6 +135,10 @@ func parseOptions(c *cli.Context) (*options, error) {
 	if o.marathon, err = marathonConfig(c, log); err != nil {
 		return nil, err
 	}
+	if v := os.Getenv("PORTS"); v != "" {
+		// marathon-lb's run script required PORTS and only logged it.
+		log.Info("PORTS is accepted for marathon-lb compatibility and not used: the binds are --http-bind, --https-bind and --appid-bind", zap.String("PORTS", v))
+	}
 
 	password := os.Getenv("DATAPLANE_PASSWORD")
 	if f := c.String("dataplane-password-file"); f != "" {

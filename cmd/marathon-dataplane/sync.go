@@ -19,6 +19,10 @@ func syncCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "sync",
 		Usage: "one-shot: make HAProxy match Marathon now, then exit",
+		UsageText: "marathon-dataplane sync --marathon http://marathon:8080 --group external \\\n" +
+			"    --dataplane-url http://127.0.0.1:5555 --dataplane-password-file /run/secrets/dataplane \\\n" +
+			"    --haproxy-socket /var/run/haproxy/haproxy.sock\n" +
+			"marathon-dataplane sync --dry ...      (print the plan, write nothing)",
 		Description: "Exit codes: 0 everything applied, 1 failed (nothing or not all written), 2 partial\n" +
 			"(applied, but some apps were rejected for invalid labels or conflicts; what HAProxy\n" +
 			"already had for them is kept).",
@@ -32,10 +36,11 @@ func syncCommand() *cli.Command {
 
 func planCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "plan",
-		Usage:  "print the structured diff between Marathon and HAProxy; writes nothing",
-		Flags:  append(commonFlags(), outputFlag()),
-		Action: func(c *cli.Context) error { return runSync(c, true) },
+		Name:      "plan",
+		Usage:     "print the structured diff between Marathon and HAProxy; writes nothing",
+		UsageText: "marathon-dataplane plan --marathon http://marathon:8080 --group '*' --dataplane-url http://127.0.0.1:5555 -o json",
+		Flags:     append(commonFlags(), outputFlag()),
+		Action:    func(c *cli.Context) error { return runSync(c, true) },
 	}
 }
 

@@ -41,6 +41,9 @@ func zddCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "zdd",
 		Usage: "zero-downtime blue/green deployment of an app (marathon-lb's zdd), drained without reloads",
+		UsageText: "marathon-dataplane zdd --marathon http://marathon:8080 --marathon-lb http://marathon-lb:9090 --json app.json\n" +
+			"marathon-dataplane zdd ... --new-instances 2     (a traffic split)\n" +
+			"marathon-dataplane zdd ... --complete-cur        (finish it; --complete-prev goes back)",
 		Description: "Exit codes (zdd's): 0 done or dry run, 1 answered no, 2 failed (also: rolled back), 3 invalid arguments,\n" +
 			"4 missing field, 5 load balancer error, 6 Marathon error, 7 create failed, 8 delete failed, 9 scale or kill failed.",
 		Flags:  flags,
