@@ -8,252 +8,436 @@ import (
 	"io"
 	"net"
 	"os/exec"
-	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
-	"github.com/marathon-dataplane/marathon-dataplane/labels"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 )
 
-// Marathon is what a deployment needs from Marathon (*marathon.Client).
+// Marathon is what the Deployer calls; *marathon.Client satisfies it.
 type Marathon interface {
 	Apps(ctx context.Context) ([]marathon.App, error)
 	App(ctx context.Context, id string) (marathon.App, error)
-	CreateAppDefinition(ctx context.Context, def map[string]any) (marathon.App, error)
+	CreateAppJSON(ctx context.Context, def json.RawMessage) (marathon.App, error)
 	ScaleApp(ctx context.Context, id string, instances int, force bool) (marathon.DeploymentResult, error)
-	KillTasks(ctx context.Context, taskIDs []string, scale bool) error
 	DeleteApp(ctx context.Context, id string, force bool) (marathon.DeploymentResult, error)
-	Deployments(ctx context.Context) ([]marathon.Deployment, error)
+	KillTasks(ctx context.Context, taskIDs []string, scale bool) error
 }
 
-// Stats reads HAProxy's server rows from every load balancer instance:
-// one slice per instance.
-type Stats interface {
-	Rows(ctx context.Context) ([][]runtimeapi.StatRow, error)
-}
-
-// Deployer runs a deployment. Zero durations take zdd's defaults.
-type Deployer struct {
+// Config configures a Deployer. Zero durations take marathon-lb's defaults.
+type Config struct {
 	Marathon Marathon
-	Stats    Stats
-	Log      *zap.Logger
-	Options
-	// StepDelay is the pause between checks (zdd: 5s); MaxWait bounds the
-	// wait for drained servers in one round, and for the new app's tasks
-	// to turn healthy (zdd: 300s).
-	StepDelay, MaxWait time.Duration
-	// LinearIncrease grows the new app by this many instances a step
-	// (0: ×1.5, zdd's default).
-	LinearIncrease int
-	Force, DryRun  bool
-	// PreKillHook runs before each kill as `hook <old app JSON> <task ids
-	// JSON> <new app JSON>`; non-zero stops the deployment (exit 2).
+	Drain    DrainObserver
+	// Confirm asks the operator a yes/no question; nil answers yes (--force).
+	Confirm func(ctx context.Context, question string) (bool, error)
+	// PreKillHook is run before each kill as `hook <old app JSON>
+	// <task ids JSON> <new app JSON>`; a non-zero exit stops (exit 2).
 	PreKillHook string
-	// Confirm asks a yes/no question (nil, or Force: yes).
-	Confirm func(question string) (bool, error)
-	// Out receives the prepared app definition (JSON).
+	// StepDelay is the poll period (--step-delay, default 5s).
+	StepDelay time.Duration
+	// MaxWait bounds each wait (--max-wait, default 300s): for the draining
+	// servers to reach zero sessions (then MAINT servers are killed anyway,
+	// the grace period), and for the new colour to become healthy (then the
+	// deployment is rolled back).
+	MaxWait time.Duration
+	// InitialInstances, NewInstances and LinearIncrease are the flags of the
+	// same names.
+	InitialInstances, NewInstances, LinearIncrease int
+	Resume, CompleteCur, CompletePrev, DryRun      bool
+	// NoRollback keeps both colours when the new one fails (marathon-lb's
+	// behaviour); by default the old colour is restored and the new deleted.
+	NoRollback bool
+	// Out receives the prepared app JSON.
 	Out io.Writer
-	// Now and Resolve default to time.Now and the system resolver.
-	Now     func() time.Time
-	Resolve func(ctx context.Context, host string) (string, error)
+	Log *zap.Logger
+	// LookupHost resolves a task host to its IP (nil: the system resolver).
+	LookupHost func(ctx context.Context, host string) (string, error)
+	Now        func() time.Time
 }
 
-// Summary is what a deployment did.
-type Summary struct {
-	Group, OldID, NewID string
-	Created, Deleted    bool
-	Killed              int
-	RolledBack          bool
-	Duration            time.Duration
+// Result says how a run ended.
+type Result struct {
+	// Outcome: "dry-run", "created" (first deployment), "complete" (old
+	// colour deleted), "split" (traffic split reached), "rolled-back".
+	Outcome        string
+	NewApp, OldApp string
+	Killed         int
+	Duration       time.Duration
 }
 
-func (d *Deployer) defaults() {
-	if d.StepDelay <= 0 {
-		d.StepDelay = 5 * time.Second
+// Deployer runs one zdd.
+type Deployer struct {
+	cfg Config
+	log *zap.Logger
+}
+
+// New applies defaults.
+func New(cfg Config) *Deployer {
+	if cfg.StepDelay <= 0 {
+		cfg.StepDelay = 5 * time.Second
 	}
-	if d.MaxWait <= 0 {
-		d.MaxWait = 300 * time.Second
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 300 * time.Second
 	}
-	if d.Log == nil {
-		d.Log = zap.NewNop()
+	if cfg.InitialInstances < 1 {
+		cfg.InitialInstances = 1
 	}
-	if d.Now == nil {
-		d.Now = time.Now
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
 	}
-	if d.Resolve == nil {
-		d.Resolve = resolveIPv4
+	if cfg.Log == nil {
+		cfg.Log = zap.NewNop()
 	}
-	if d.Out == nil {
-		d.Out = io.Discard
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.LookupHost == nil {
+		cfg.LookupHost = func(ctx context.Context, host string) (string, error) {
+			if net.ParseIP(host) != nil {
+				return host, nil
+			}
+			addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+			if err != nil || len(addrs) == 0 {
+				return "", fmt.Errorf("resolve task host %s: %w", host, err)
+			}
+			return addrs[0], nil
+		}
+	}
+	return &Deployer{cfg: cfg, log: cfg.Log}
+}
+
+// Deploy runs zdd for an app definition (the --json file's content).
+func (d *Deployer) Deploy(ctx context.Context, def []byte) (Result, error) {
+	start := d.cfg.Now()
+	res, err := d.deploy(ctx, def)
+	res.Duration = d.cfg.Now().Sub(start)
+	return res, err
+}
+
+func (d *Deployer) deploy(ctx context.Context, def []byte) (Result, error) {
+	app, err := LoadApp(def)
+	if err != nil {
+		return Result{}, err
+	}
+	if d.cfg.CompleteCur && d.cfg.CompletePrev {
+		return Result{}, fmt.Errorf("%w: --complete-cur and --complete-prev exclude each other", ErrInvalidArgs)
+	}
+	group := Group(app)
+	apps, err := d.cfg.Marathon.Apps(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: list apps: %w", ErrMarathonQuery, err)
+	}
+	prev := Previous(apps, group)
+	d.log.Info("found previous deployments", zap.String("group", group), zap.Int("count", len(prev)), zap.Strings("apps", ids(prev)))
+	if len(prev) > 1 {
+		// A stuck or traffic-split deployment (§9.2 step 3).
+		latest, before := prev[len(prev)-1], prev[len(prev)-2]
+		if d.cfg.DryRun && (d.cfg.CompleteCur || d.cfg.CompletePrev || d.cfg.Resume) {
+			// marathon-lb ignored --dry-run here (§12); we stop before any change.
+			d.log.Info("dry run: would continue the deployment in progress", zap.String("latest", latest.ID), zap.String("previous", before.ID))
+			return Result{Outcome: "dry-run", NewApp: latest.ID, OldApp: before.ID}, nil
+		}
+		switch {
+		case d.cfg.CompleteCur:
+			d.log.Info("completing towards the current colour", zap.String("new", latest.ID), zap.String("old", before.ID))
+			return d.swap(ctx, latest, before, modeComplete)
+		case d.cfg.CompletePrev:
+			d.log.Info("rolling back to the previous colour", zap.String("new", before.ID), zap.String("old", latest.ID))
+			return d.swap(ctx, before, latest, modeComplete)
+		case d.cfg.Resume:
+			d.log.Info("resuming", zap.String("new", latest.ID), zap.String("old", before.ID))
+			return d.swap(ctx, latest, before, modeResume)
+		}
+		return Result{}, fmt.Errorf("%w: group %s has %d apps (%v): use --resume, --complete-cur or --complete-prev", ErrInProgress, group, len(prev), ids(prev))
+	}
+	if d.cfg.CompleteCur || d.cfg.CompletePrev {
+		return Result{}, fmt.Errorf("%w: --complete-cur and --complete-prev need a deployment in progress (group %s has %d app)", ErrInvalidArgs, group, len(prev))
+	}
+	var last *marathon.App
+	if len(prev) == 1 {
+		last = &prev[0]
+	}
+	newApp, err := Prepare(app, last, PrepareOptions{InitialInstances: d.cfg.InitialInstances, NewInstances: d.cfg.NewInstances, Now: d.cfg.Now()})
+	if err != nil {
+		return Result{}, err
+	}
+	raw, err := PrepareJSON(def, newApp)
+	if err != nil {
+		return Result{}, err
+	}
+	if _, err := fmt.Fprintf(d.cfg.Out, "%s\n", raw); err != nil {
+		return Result{}, err
+	}
+	if d.cfg.DryRun {
+		return Result{Outcome: "dry-run", NewApp: newApp.ID}, nil
+	}
+	if err := d.confirm(ctx, "Continue with deployment?"); err != nil {
+		return Result{}, err
+	}
+	if _, err := d.cfg.Marathon.CreateAppJSON(ctx, raw); err != nil {
+		return Result{}, fmt.Errorf("%w: create %s: %w", ErrCreate, newApp.ID, err)
+	}
+	d.log.Info("created new colour", zap.String("app", newApp.ID), zap.String("colour", newApp.Labels["HAPROXY_DEPLOYMENT_COLOUR"]),
+		zap.Int("instances", newApp.Instances), zap.Int("target", Target(newApp)))
+	if last == nil {
+		return Result{Outcome: "created", NewApp: newApp.ID}, nil
+	}
+	return d.swap(ctx, newApp, *last, modeDeploy)
+}
+
+type swapMode int
+
+const (
+	modeDeploy   swapMode = iota // a new deployment: rolled back on failure
+	modeResume                   // --resume: continues a split as a split
+	modeComplete                 // --complete-cur/--complete-prev: all the way, no split
+)
+
+// errNoProgress: within MaxWait the new colour did not become healthy, or
+// the LB took no old server out of rotation.
+var errNoProgress = errors.New("the deployment made no progress")
+
+// swap moves traffic from old to nu (§9.2 step 7).
+func (d *Deployer) swap(ctx context.Context, nu, old marathon.App, mode swapMode) (Result, error) {
+	res := Result{NewApp: nu.ID, OldApp: old.ID}
+	target := Target(nu)
+	split := 0
+	if mode != modeComplete {
+		split = NewInstances(nu)
+	}
+	goal := target
+	if split > 0 {
+		goal = split
+	}
+	group := Group(nu)
+	waitSince := d.cfg.Now()
+	for {
+		var err error
+		if nu, err = d.cfg.Marathon.App(ctx, nu.ID); err != nil {
+			return res, fmt.Errorf("%w: read %s: %w", ErrMarathonQuery, nu.ID, err)
+		}
+		if old, err = d.cfg.Marathon.App(ctx, old.ID); err != nil {
+			return res, fmt.Errorf("%w: read %s: %w", ErrMarathonQuery, old.ID, err)
+		}
+		// Marathon answers 409 to a kill or scale of a locked app: wait for
+		// both colours' deployments (the old one's are earlier kills).
+		if len(nu.Deployments) > 0 || len(old.Deployments) > 0 {
+			if d.cfg.Now().Sub(waitSince) > d.cfg.MaxWait {
+				if len(nu.Deployments) > 0 {
+					return d.failed(ctx, res, nu, old, target, mode, fmt.Errorf("%w: %s still deploying after %s (%d of %d tasks healthy)",
+						errNoProgress, nu.ID, d.cfg.MaxWait, healthyCount(nu), nu.Instances))
+				}
+				return res, fmt.Errorf("%w: %s still deploying after %s", ErrScale, old.ID, d.cfg.MaxWait)
+			}
+			d.log.Info("waiting for deployments", zap.String("app", nu.ID), zap.Int("instances", nu.Instances),
+				zap.Int("healthy", healthyCount(nu)), zap.Int("old_deployments", len(old.Deployments)))
+			if err := sleep(ctx, d.cfg.StepDelay); err != nil {
+				return res, err
+			}
+			continue
+		}
+		kills, err := d.findKills(ctx, group, nu, old, target)
+		if err != nil {
+			if errors.Is(err, errNoProgress) {
+				return d.failed(ctx, res, nu, old, target, mode, err)
+			}
+			return res, err
+		}
+		if Deletable(nu, old, target, split, kills) {
+			if split > 0 {
+				d.log.Info("traffic split reached; both colours stay (complete it with --complete-cur or --complete-prev)",
+					zap.String("new", nu.ID), zap.Int("new_instances", nu.Instances), zap.String("old", old.ID), zap.Int("old_instances", old.Instances))
+				res.Outcome = "split"
+				return res, nil
+			}
+			if err := d.confirm(ctx, fmt.Sprintf("Delete the old app %s?", old.ID)); err != nil {
+				return res, err
+			}
+			if _, err := d.cfg.Marathon.DeleteApp(ctx, old.ID, true); err != nil {
+				return res, fmt.Errorf("%w: delete %s: %w", ErrDelete, old.ID, err)
+			}
+			d.log.Info("deleted the old colour", zap.String("app", old.ID))
+			res.Outcome = "complete"
+			return res, nil
+		}
+		if len(kills) > 0 {
+			if err := d.runHook(ctx, old, kills, nu); err != nil {
+				return res, err
+			}
+			if err := d.confirm(ctx, fmt.Sprintf("Kill %d drained tasks of %s?", len(kills), old.ID)); err != nil {
+				return res, err
+			}
+			if err := d.cfg.Marathon.KillTasks(ctx, kills, true); err != nil {
+				return res, fmt.Errorf("%w: kill %d tasks of %s: %w", ErrScale, len(kills), old.ID, err)
+			}
+			res.Killed += len(kills)
+			waitSince = d.cfg.Now()
+			d.log.Info("killed drained old tasks", zap.String("app", old.ID), zap.Strings("tasks", kills), zap.Int("old_instances", old.Instances-len(kills)))
+		}
+		if nu.Instances < goal {
+			n := NextSize(nu.Instances, target, old.Instances, split, d.cfg.LinearIncrease)
+			if _, err := d.cfg.Marathon.ScaleApp(ctx, nu.ID, n, false); err != nil {
+				return res, fmt.Errorf("%w: scale %s to %d: %w", ErrScale, nu.ID, n, err)
+			}
+			d.log.Info("scaled the new colour", zap.String("app", nu.ID), zap.Int("from", nu.Instances), zap.Int("to", n), zap.Int("target", goal))
+			waitSince = d.cfg.Now()
+		}
+		if len(kills) == 0 && nu.Instances >= goal && d.cfg.Now().Sub(waitSince) > d.cfg.MaxWait {
+			// Nothing to kill and nothing to grow for a whole wait: a new
+			// task that stopped passing its checks outside any deployment.
+			return d.failed(ctx, res, nu, old, target, mode, fmt.Errorf("%w: nothing drained and nothing to grow for %s (%d of %d new tasks healthy)",
+				errNoProgress, d.cfg.MaxWait, healthyCount(nu), nu.Instances))
+		}
+		if err := sleep(ctx, d.cfg.StepDelay); err != nil {
+			return res, err
+		}
 	}
 }
 
-func resolveIPv4(ctx context.Context, host string) (string, error) {
-	if ip := net.ParseIP(host); ip != nil {
-		return host, nil
+// findKills waits for drained old servers (§9.2 step 7.2). It returns at
+// once with nothing when the LB cannot drain anything yet (the new colour
+// must grow first), the idle disabled tasks as soon as there are some, and
+// after MaxWait the disabled ones whatever their sessions.
+func (d *Deployer) findKills(ctx context.Context, group string, nu, old marathon.App, target int) ([]string, error) {
+	healthy := healthyCount(nu)
+	// The LB side (§3.2) disables min(healthy new, healthy new + old − target) old tasks.
+	limit := min(len(old.Tasks), healthy, max(0, healthy+old.Instances-target))
+	if limit == 0 {
+		return nil, nil
 	}
-	ips, err := net.DefaultResolver.LookupIP(ctx, "ip4", host)
-	if err != nil || len(ips) == 0 {
-		return "", fmt.Errorf("resolve %s: %w", host, err)
+	proxies := Proxies(group, old)
+	servers := map[string][]taskServer{}
+	for _, t := range old.Tasks {
+		ip, err := d.cfg.LookupHost(ctx, t.Host)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrMarathonQuery, err)
+		}
+		servers[t.ID] = serversOf(t, ip, proxies)
 	}
-	return ips[0].String(), nil
+	deadline := d.cfg.Now().Add(d.cfg.MaxWait)
+	var lastErr error
+	var lbs [][]ServerStat
+	for d.cfg.Now().Before(deadline) {
+		if err := sleep(ctx, d.cfg.StepDelay); err != nil {
+			return nil, err
+		}
+		var err error
+		lbs, err = d.cfg.Drain.Stats(ctx, proxies)
+		if err != nil {
+			lastErr = err
+			d.log.Warn("cannot read the load balancer's stats", zap.Error(err))
+			continue
+		}
+		lastErr = nil
+		if ok, why := lbReady(lbs, proxies[0], nu.Instances+old.Instances, target); !ok {
+			d.log.Info("waiting for the load balancer", zap.String("reason", why))
+			continue
+		}
+		if kills := SelectKills(servers, lbs, true, limit); len(kills) > 0 {
+			return kills, nil
+		}
+		d.log.Info("waiting for old servers to drain", zap.Strings("proxies", proxies), zap.Int("expected", limit))
+	}
+	if lastErr != nil && lbs == nil {
+		return nil, lastErr
+	}
+	kills := SelectKills(servers, lbs, false, limit)
+	if len(kills) == 0 {
+		return nil, fmt.Errorf("%w: no old server of %s was taken out of rotation within %s (is the load balancer syncing this group?)", errNoProgress, old.ID, d.cfg.MaxWait)
+	}
+	d.log.Warn("drain wait over; killing disabled tasks with sessions left", zap.Duration("max_wait", d.cfg.MaxWait), zap.Strings("tasks", kills))
+	return kills, nil
 }
 
-func (d *Deployer) confirm(q string) error {
-	if d.Force || d.Confirm == nil {
+// failed handles a deployment that makes no progress within MaxWait (the
+// new colour never healthy, or no old server ever out of rotation): on a new
+// deployment the old colour is scaled back to the target and the new one
+// deleted (unless NoRollback); otherwise both stay for the operator.
+func (d *Deployer) failed(ctx context.Context, res Result, nu, old marathon.App, target int, mode swapMode, cause error) (Result, error) {
+	d.log.Error("deployment failed", zap.String("app", nu.ID), zap.Error(cause))
+	if mode != modeDeploy || d.cfg.NoRollback {
+		return res, fmt.Errorf("%w; both colours stay: finish with --resume, --complete-cur or --complete-prev", cause)
+	}
+	d.log.Warn("rolling back", zap.String("restore", old.ID), zap.Int("instances", target), zap.String("delete", nu.ID))
+	if old.Instances < target {
+		if _, err := d.cfg.Marathon.ScaleApp(ctx, old.ID, target, true); err != nil {
+			return res, fmt.Errorf("%w: rollback: scale %s to %d: %w (%w)", ErrScale, old.ID, target, err, cause)
+		}
+	}
+	// The old colour serves at full size before the new one goes.
+	deadline := d.cfg.Now().Add(d.cfg.MaxWait)
+	for {
+		o, err := d.cfg.Marathon.App(ctx, old.ID)
+		if err != nil {
+			return res, fmt.Errorf("%w: rollback: read %s: %w", ErrMarathonQuery, old.ID, err)
+		}
+		if len(o.Deployments) == 0 {
+			break
+		}
+		if d.cfg.Now().After(deadline) {
+			return res, fmt.Errorf("%w: rollback: %s did not come back within %s (%w)", ErrScale, old.ID, d.cfg.MaxWait, cause)
+		}
+		if err := sleep(ctx, d.cfg.StepDelay); err != nil {
+			return res, err
+		}
+	}
+	if _, err := d.cfg.Marathon.DeleteApp(ctx, nu.ID, true); err != nil {
+		return res, fmt.Errorf("%w: rollback: delete %s: %w (%w)", ErrDelete, nu.ID, err, cause)
+	}
+	d.log.Warn("rolled back", zap.String("restored", old.ID), zap.String("deleted", nu.ID))
+	res.Outcome = "rolled-back"
+	return res, fmt.Errorf("%w: %w", ErrRolledBack, cause)
+}
+
+func (d *Deployer) confirm(ctx context.Context, q string) error {
+	if d.cfg.Confirm == nil {
 		return nil
 	}
-	ok, err := d.Confirm(q)
+	ok, err := d.cfg.Confirm(ctx, q)
 	if err != nil {
-		return fail(ExitFailed, "%s: %w", q, err)
+		return err
 	}
 	if !ok {
-		return fail(ExitDeclined, "%s: no", q)
+		return fmt.Errorf("%w: %s", ErrDeclined, q)
 	}
 	return nil
 }
 
-// Run deploys def (zdd's algorithm, §9.2, with an automatic rollback when
-// the new tasks do not turn healthy).
-func (d *Deployer) Run(ctx context.Context, def Definition) (Summary, error) {
-	d.defaults()
-	start := d.Now()
-	var sum Summary
-	sum.Group = def.Labels()[labels.DeploymentGroup]
-	apps, err := d.Marathon.Apps(ctx)
+func (d *Deployer) runHook(ctx context.Context, old marathon.App, kills []string, nu marathon.App) error {
+	if d.cfg.PreKillHook == "" {
+		return nil
+	}
+	o, err := AppJSON(old)
 	if err != nil {
-		return sum, fail(ExitMarathonError, "list apps: %w", err)
+		return err
 	}
-	plan, err := Prepare(def, apps, d.Options, d.Now())
+	n, err := AppJSON(nu)
 	if err != nil {
-		return sum, err
+		return err
 	}
-	sum.OldID, sum.NewID = plan.OldID, plan.NewID
-	if plan.New != nil {
-		out, _ := json.MarshalIndent(map[string]any(*plan.New), "", "  ") // map keys come sorted
-		fmt.Fprintf(d.Out, "%s\n", out)
-		if d.DryRun {
-			return sum, nil
-		}
-		if err := d.confirm("Continue with deployment?"); err != nil {
-			return sum, err
-		}
-		if _, err := d.Marathon.CreateAppDefinition(ctx, *plan.New); err != nil {
-			return sum, fail(ExitCreateFailed, "create %s: %w", plan.NewID, err)
-		}
-		sum.Created = true
-		d.Log.Info("new colour created", zap.String("app", plan.NewID), zap.Any("instances", (*plan.New)["instances"]))
-		if plan.OldID == "" {
-			sum.Duration = d.Now().Sub(start)
-			return sum, nil
-		}
+	k, _ := json.Marshal(kills)
+	out, err := exec.CommandContext(ctx, d.cfg.PreKillHook, string(o), string(k), string(n)).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w: %s", ErrHook, d.cfg.PreKillHook, err, out)
 	}
-	err = d.swap(ctx, plan, &sum)
-	sum.Duration = d.Now().Sub(start)
-	return sum, err
+	d.log.Info("pre-kill hook passed", zap.String("hook", d.cfg.PreKillHook), zap.Strings("tasks", kills))
+	return nil
 }
 
-// swap is zdd's step 7: until done, wait for the new app's deployment,
-// kill the old tasks the load balancers drained, grow the new app.
-func (d *Deployer) swap(ctx context.Context, plan Plan, sum *Summary) error {
-	var drainSince time.Time // when this round started waiting for drained servers
-	var unhealthySince time.Time
-	for {
-		oldApp, err := d.Marathon.App(ctx, plan.OldID)
-		if err != nil {
-			return fail(ExitMarathonError, "read %s: %w", plan.OldID, err)
-		}
-		newApp, err := d.Marathon.App(ctx, plan.NewID)
-		if err != nil {
-			return fail(ExitMarathonError, "read %s: %w", plan.NewID, err)
-		}
-		// The new tasks must come up healthy; if they do not within
-		// MaxWait, the old app takes everything back.
-		if healthy(newApp) < newApp.Instances || len(newApp.Deployments) > 0 {
-			if unhealthySince.IsZero() {
-				unhealthySince = d.Now()
-			}
-			if d.Now().Sub(unhealthySince) > d.MaxWait {
-				return d.rollback(ctx, plan, oldApp, sum, fmt.Errorf("%d of %d tasks of %s healthy after %s", healthy(newApp), newApp.Instances, plan.NewID, d.MaxWait))
-			}
-			d.Log.Info("waiting for the new tasks", zap.String("app", plan.NewID), zap.Int("healthy", healthy(newApp)), zap.Int("instances", newApp.Instances))
-			if err := sleep(ctx, d.StepDelay); err != nil {
-				return err
-			}
+// healthyCount is the new colour's tasks that serve: alive on every check
+// (running when the app has none).
+func healthyCount(app marathon.App) int {
+	n := 0
+	for _, t := range app.Tasks {
+		if t.State != "" && t.State != marathon.TaskRunning {
 			continue
 		}
-		unhealthySince = time.Time{}
-
-		drained, err := d.drained(ctx, plan, oldApp)
-		if err != nil {
-			return err
+		if len(app.HealthChecks) == 0 {
+			n++
+			continue
 		}
-		if Done(plan, newApp, oldApp, len(oldApp.Tasks)-len(drained)) && (plan.NewInstances > 0 || len(oldApp.Tasks) == len(drained) || len(oldApp.Tasks) == 0) {
-			if plan.NewInstances > 0 {
-				d.Log.Info("traffic split in place", zap.String("new", plan.NewID), zap.Int("new_instances", newApp.Instances),
-					zap.String("old", plan.OldID), zap.Int("old_instances", oldApp.Instances))
-				return nil
-			}
-			return d.deleteOld(ctx, plan, sum)
-		}
-
-		// Kill what every load balancer drained, or after MaxWait in
-		// this round every old task in maintenance, sessions or not.
-		kill := drained
-		if drainSince.IsZero() {
-			drainSince = d.Now()
-		}
-		if len(kill) == 0 && d.Now().Sub(drainSince) > d.MaxWait {
-			if kill, err = d.inMaintenance(ctx, plan, oldApp); err != nil {
-				return err
-			}
-			if len(kill) > 0 {
-				d.Log.Warn("sessions still open after --max-wait; killing the old tasks in maintenance", zap.Int("tasks", len(kill)))
-			}
-		}
-		if len(kill) > 0 {
-			if err := d.kill(ctx, plan, oldApp, newApp, kill); err != nil {
-				return err
-			}
-			sum.Killed += len(kill)
-			drainSince = time.Time{}
-		}
-
-		want := plan.Target
-		if plan.NewInstances > 0 {
-			want = plan.NewInstances
-		}
-		if newApp.Instances < want {
-			n := NextSize(newApp.Instances, d.LinearIncrease, plan.Target, plan.NewInstances, oldApp.Instances)
-			if _, err := d.Marathon.ScaleApp(ctx, plan.NewID, n, false); err != nil {
-				return fail(ExitScaleFailed, "scale %s to %d: %w", plan.NewID, n, err)
-			}
-			d.Log.Info("new colour scaled", zap.String("app", plan.NewID), zap.Int("instances", n))
-		}
-		if err := sleep(ctx, d.StepDelay); err != nil {
-			return err
-		}
-	}
-}
-
-func healthy(a marathon.App) int {
-	if len(a.HealthChecks) == 0 {
-		n := 0
-		for _, t := range a.Tasks {
-			if t.State == marathon.TaskRunning {
-				n++
-			}
-		}
-		return n
-	}
-	n := 0
-	for _, t := range a.Tasks {
 		alive := len(t.HealthCheckResults) > 0
 		for _, r := range t.HealthCheckResults {
 			alive = alive && r.Alive
@@ -265,248 +449,43 @@ func healthy(a marathon.App) int {
 	return n
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	select {
-	case <-ctx.Done():
-		return fail(ExitFailed, "interrupted: %w (run again with --resume to continue)", ctx.Err())
-	case <-time.After(d):
-		return nil
+// readOnly are the fields Marathon computes: left out of printed JSON.
+var readOnly = []string{"version", "versionInfo", "tasks", "deployments", "tasksStaged", "tasksRunning", "tasksHealthy",
+	"tasksUnhealthy", "lastTaskFailure", "readinessCheckResults", "taskStats"}
+
+// AppJSON prints an app definition as marathon-lb did: sorted keys,
+// indent 2, without Marathon's computed fields.
+func AppJSON(app marathon.App) ([]byte, error) {
+	raw, err := json.Marshal(app)
+	if err != nil {
+		return nil, err
 	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, err
+	}
+	for _, k := range readOnly {
+		delete(m, k)
+	}
+	return json.MarshalIndent(m, "", "  ")
 }
 
-// BackendName is the group's backend in HAProxy: the group without its
-// leading slash, / as _, then _<HAPROXY_0_PORT> (marathon-lb §6.1).
-func BackendName(group string, port int) string {
-	return strings.ReplaceAll(strings.TrimPrefix(group, "/"), "/", "_") + "_" + strconv.Itoa(port)
-}
-
-// server is one of an old task's servers in HAProxy: its backend and its
-// address as the stats show it.
-type server struct{ backend, addr string }
-
-// oldServers maps each old task to its servers, one per service port: port
-// 0's backend is <group>_<HAPROXY_0_PORT> (zdd's); port i's is named after
-// HAPROXY_<i>_PORT or the old app's service port i, as the load balancer
-// names the merged group's backends.
-func (d *Deployer) oldServers(ctx context.Context, old marathon.App) (map[string][]server, error) {
-	ports := servicePorts(old)
-	backends := make([]string, len(ports))
-	for i, p := range ports {
-		if v, ok := old.Labels[fmt.Sprintf("HAPROXY_%d_PORT", i)]; ok {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				return nil, fail(ExitLBError, "app %s: label HAPROXY_%d_PORT=%q", old.ID, i, v)
-			}
-			p = n
-		}
-		backends[i] = BackendName(Group(old), p)
+func ids(apps []marathon.App) []string {
+	out := make([]string, len(apps))
+	for i, a := range apps {
+		out[i] = a.ID
 	}
-	out := map[string][]server{}
-	for _, t := range old.Tasks {
-		if t.Host == "" {
-			continue
-		}
-		ip, err := d.Resolve(ctx, t.Host)
-		if err != nil {
-			return nil, fail(ExitLBError, "task %s: %w", t.ID, err)
-		}
-		for i, p := range t.Ports {
-			if i < len(backends) {
-				out[t.ID] = append(out[t.ID], server{backends[i], net.JoinHostPort(ip, strconv.Itoa(p))})
-			}
-		}
-	}
-	return out, nil
-}
-
-// servicePorts are a running app's service ports.
-func servicePorts(a marathon.App) []int {
-	var out []int
-	switch {
-	case a.Container != nil && a.Container.Docker != nil && len(a.Container.Docker.PortMappings) > 0:
-		for _, m := range a.Container.Docker.PortMappings {
-			out = append(out, deref(m.ServicePort))
-		}
-	case a.Container != nil && len(a.Container.PortMappings) > 0:
-		for _, m := range a.Container.PortMappings {
-			out = append(out, deref(m.ServicePort))
-		}
-	case len(a.PortDefinitions) > 0:
-		for _, p := range a.PortDefinitions {
-			out = append(out, p.Port)
-		}
-	default:
-		out = a.Ports
-	}
+	sort.Strings(out)
 	return out
 }
 
-func deref(p *int) int {
-	if p == nil {
-		return 0
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
-	return *p
-}
-
-// serverRows are the server rows of every load balancer, by backend and
-// address.
-func (d *Deployer) serverRows(ctx context.Context) ([]map[server]runtimeapi.StatRow, error) {
-	lbs, err := d.Stats.Rows(ctx)
-	if err != nil {
-		return nil, fail(ExitLBError, "read the load balancers' stats: %w", err)
-	}
-	var out []map[server]runtimeapi.StatRow
-	for _, rows := range lbs {
-		m := map[server]runtimeapi.StatRow{}
-		for _, r := range rows {
-			if r.Type == runtimeapi.StatTypeServer {
-				m[server{r.Proxy, r.Addr}] = r
-			}
-		}
-		out = append(out, m)
-	}
-	return out, nil
-}
-
-// drained are the old tasks whose server is in maintenance (or drain)
-// with no session and nothing queued on every load balancer.
-func (d *Deployer) drained(ctx context.Context, plan Plan, old marathon.App) ([]string, error) {
-	return d.oldWhere(ctx, plan, old, func(r runtimeapi.StatRow) bool {
-		return inMaint(r) && r.Scur == 0 && r.Qcur == 0
-	})
-}
-
-func (d *Deployer) inMaintenance(ctx context.Context, plan Plan, old marathon.App) ([]string, error) {
-	return d.oldWhere(ctx, plan, old, inMaint)
-}
-
-func inMaint(r runtimeapi.StatRow) bool {
-	return strings.HasPrefix(r.Status, "MAINT") || strings.HasPrefix(r.Status, "DRAIN")
-}
-
-// oldWhere are the old tasks every server of which, on every load
-// balancer, satisfies ok.
-func (d *Deployer) oldWhere(ctx context.Context, plan Plan, old marathon.App, ok func(runtimeapi.StatRow) bool) ([]string, error) {
-	servers, err := d.oldServers(ctx, old)
-	if err != nil {
-		return nil, err
-	}
-	lbs, err := d.serverRows(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for task, svs := range servers {
-		all := len(lbs) > 0 && len(svs) > 0
-		for _, rows := range lbs {
-			for _, sv := range svs {
-				r, found := rows[sv]
-				if !found || !ok(r) {
-					all = false
-				}
-			}
-		}
-		if all {
-			out = append(out, task)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-func (d *Deployer) kill(ctx context.Context, plan Plan, old, nu marathon.App, tasks []string) error {
-	if d.PreKillHook != "" {
-		oldJSON, _ := json.Marshal(old)
-		idsJSON, _ := json.Marshal(tasks)
-		newJSON, _ := json.Marshal(nu)
-		cmd := exec.CommandContext(ctx, d.PreKillHook, string(oldJSON), string(idsJSON), string(newJSON))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fail(ExitFailed, "pre-kill hook %s: %w: %s", d.PreKillHook, err, strings.TrimSpace(string(out)))
-		}
-	}
-	if err := d.confirm(fmt.Sprintf("Kill %d drained tasks of %s?", len(tasks), plan.OldID)); err != nil {
-		return err
-	}
-	if err := d.Marathon.KillTasks(ctx, tasks, true); err != nil {
-		return fail(ExitScaleFailed, "kill %d tasks of %s: %w", len(tasks), plan.OldID, err)
-	}
-	d.Log.Info("drained old tasks killed", zap.String("app", plan.OldID), zap.Strings("tasks", tasks))
-	return nil
-}
-
-func (d *Deployer) deleteOld(ctx context.Context, plan Plan, sum *Summary) error {
-	if err := d.confirm(fmt.Sprintf("Delete %s?", plan.OldID)); err != nil {
-		return err
-	}
-	if _, err := d.Marathon.DeleteApp(ctx, plan.OldID, false); err != nil {
-		return fail(ExitDeleteFailed, "delete %s: %w", plan.OldID, err)
-	}
-	sum.Deleted = true
-	d.Log.Info("old colour deleted", zap.String("app", plan.OldID))
-	return d.waitGone(ctx, plan.OldID)
-}
-
-// waitGone waits until Marathon no longer has app id: the next
-// deployment of the group may create the same colour again, which
-// Marathon refuses while the deletion runs.
-func (d *Deployer) waitGone(ctx context.Context, id string) error {
-	deadline := d.Now().Add(d.MaxWait)
-	for {
-		_, err := d.Marathon.App(ctx, id)
-		if errors.Is(err, marathon.ErrNotFound) {
-			// Gone from the app list; the deletion's deployment (its tasks
-			// being killed) still locks the id until it ends.
-			deps, err := d.Marathon.Deployments(ctx)
-			if err != nil {
-				return fail(ExitMarathonError, "list deployments: %w", err)
-			}
-			if !slices.ContainsFunc(deps, func(dep marathon.Deployment) bool { return slices.Contains(dep.AffectedApps, id) }) {
-				return nil
-			}
-		}
-		if d.Now().After(deadline) {
-			return fail(ExitDeleteFailed, "%s still there %s after its deletion", id, d.MaxWait)
-		}
-		if err := sleep(ctx, min(d.StepDelay, time.Second)); err != nil {
-			return err
-		}
-	}
-}
-
-// rollback gives the old app its target back, waits until its tasks are
-// healthy, then deletes the new app: traffic never depended on the new
-// tasks (the load balancer drains old tasks only as new ones turn
-// healthy).
-func (d *Deployer) rollback(ctx context.Context, plan Plan, old marathon.App, sum *Summary, cause error) error {
-	d.Log.Error("the new colour does not turn healthy; rolling back", zap.String("new", plan.NewID), zap.String("old", plan.OldID), zap.Error(cause))
-	tgt := plan.Target // the old app serves everything again, split or not
-	if old.Instances < tgt {
-		if _, err := d.Marathon.ScaleApp(ctx, plan.OldID, tgt, false); err != nil {
-			return fail(ExitScaleFailed, "rollback: scale %s to %d: %w", plan.OldID, tgt, err)
-		}
-	}
-	deadline := d.Now().Add(d.MaxWait)
-	for {
-		o, err := d.Marathon.App(ctx, plan.OldID)
-		if err != nil {
-			return fail(ExitMarathonError, "rollback: read %s: %w", plan.OldID, err)
-		}
-		if healthy(o) >= tgt && len(o.Deployments) == 0 {
-			break
-		}
-		if d.Now().After(deadline) {
-			return fail(ExitFailed, "rollback: %s has %d of %d healthy tasks after %s; both apps kept", plan.OldID, healthy(o), tgt, d.MaxWait)
-		}
-		if err := sleep(ctx, d.StepDelay); err != nil {
-			return err
-		}
-	}
-	if _, err := d.Marathon.DeleteApp(ctx, plan.NewID, true); err != nil {
-		return fail(ExitDeleteFailed, "rollback: delete %s: %w", plan.NewID, err)
-	}
-	sum.RolledBack = true
-	if err := d.waitGone(ctx, plan.NewID); err != nil {
-		return err
-	}
-	return &Error{Code: ExitFailed, Err: fmt.Errorf("deployment of %s %w to %s: %w", plan.NewID, ErrRolledBack, plan.OldID, cause)}
 }

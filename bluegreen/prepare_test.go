@@ -1,135 +1,289 @@
 package bluegreen
 
 import (
-	"encoding/json"
+	"bytes"
 	"errors"
+	"flag"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 )
 
-const appJSON = `{"id": "nginx", "instances": 4, "cmd": "serve", "constraints": [["hostname", "UNIQUE"]], "fetch": [{"uri": "http://x/a.tgz"}],
- "container": {"type": "DOCKER", "docker": {"image": "nginx"}, "portMappings": [{"containerPort": 80, "servicePort": 10000}]},
- "labels": {"HAPROXY_DEPLOYMENT_GROUP": "nginx", "HAPROXY_DEPLOYMENT_ALT_PORT": "10001", "HAPROXY_GROUP": "external"}, "unused": null}`
+var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
-func mustDef(t *testing.T, raw string) Definition {
-	t.Helper()
-	d, err := ParseDefinition([]byte(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d
+func ptr[T any](v T) *T { return &v }
+
+func webApp() marathon.App {
+	return marathon.App{ID: "/web", Instances: 6, Cmd: "serve",
+		PortDefinitions: []marathon.PortDefinition{{Port: 10000}, {Port: 10001}},
+		Labels:          map[string]string{"HAPROXY_DEPLOYMENT_GROUP": "web", "HAPROXY_DEPLOYMENT_ALT_PORT": "10010", "HAPROXY_0_VHOST": "web.example.com"}}
 }
 
-func running(id, colour string, port, instances int, startedAt string, extra map[string]string) marathon.App {
-	sp := port
-	l := map[string]string{"HAPROXY_DEPLOYMENT_GROUP": "nginx", "HAPROXY_DEPLOYMENT_COLOUR": colour,
-		"HAPROXY_DEPLOYMENT_STARTED_AT": startedAt, "HAPROXY_0_PORT": "10000", "HAPROXY_DEPLOYMENT_TARGET_INSTANCES": "4"}
-	for k, v := range extra {
-		l[k] = v
-	}
-	return marathon.App{ID: id, Instances: instances, Labels: l,
-		Container: &marathon.Container{Docker: &marathon.Docker{PortMappings: []marathon.PortMapping{{ContainerPort: 80, ServicePort: &sp}}}}}
-}
+var now = time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)
 
-// TestPrepare is zdd's steps 3-5 (§9.2), one case per rule.
-func TestPrepare(t *testing.T) {
-	now := time.Date(2026, 11, 25, 6, 0, 0, 0, time.UTC)
-	blue := running("/nginx-blue", "blue", 10000, 4, "2026-11-24T00:00:00Z", nil)
-	green := running("/nginx-green", "green", 10001, 2, "2026-11-24T01:00:00Z", map[string]string{"HAPROXY_DEPLOYMENT_NEW_INSTANCES": "2"})
+// TestPrepareGolden: the prepared app of a first deployment, a second
+// (green, on the alternate port), a third (blue, back on the public port)
+// and a traffic split, against testdata/*.golden (-update rewrites).
+func TestPrepareGolden(t *testing.T) {
+	blue := webApp()
+	blue.ID, blue.Instances = "/web-blue", 6
+	blue.Labels = map[string]string{"HAPROXY_DEPLOYMENT_COLOUR": "blue", "HAPROXY_0_PORT": "10000"}
+	green := webApp()
+	green.ID, green.Instances = "/web-green", 5
+	green.PortDefinitions = []marathon.PortDefinition{{Port: 10010}, {Port: 10011}}
+	green.Labels = map[string]string{"HAPROXY_DEPLOYMENT_COLOUR": "green", "HAPROXY_0_PORT": "10000"}
 	for _, tc := range []struct {
-		name                    string
-		existing                []marathon.App
-		opt                     Options
-		wantID, wantColour      string
-		wantPort, wantInstances int
-		wantOld                 string
-		wantTarget, wantNew     int
-		wantCreate              bool
-		wantCode                int
+		name     string
+		previous *marathon.App
+		opts     PrepareOptions
 	}{
-		{name: "first deployment: blue on the app's own port", opt: Options{InitialInstances: 1},
-			wantID: "/nginx-blue", wantColour: "blue", wantPort: 10000, wantInstances: 1, wantTarget: 4, wantCreate: true},
-		{name: "after blue: green on the alt port, blue's instances as target", existing: []marathon.App{blue}, opt: Options{InitialInstances: 2},
-			wantID: "/nginx-green", wantColour: "green", wantPort: 10001, wantInstances: 2, wantOld: "/nginx-blue", wantTarget: 4, wantCreate: true},
-		{name: "split: new instances capped at the target, initial capped at the split", existing: []marathon.App{blue}, opt: Options{InitialInstances: 3, NewInstances: 9},
-			wantID: "/nginx-green", wantColour: "green", wantPort: 10001, wantInstances: 3, wantOld: "/nginx-blue", wantTarget: 4, wantNew: 4, wantCreate: true},
-		{name: "after green (on the alt port): blue on HAPROXY_0_PORT", existing: []marathon.App{running("/nginx-green", "green", 10001, 4, "2026-11-24T00:00:00Z", nil)},
-			wantID: "/nginx-blue", wantColour: "blue", wantPort: 10000, wantInstances: 1, wantOld: "/nginx-green", wantTarget: 4, wantCreate: true},
-		{name: "two apps: a deployment in progress", existing: []marathon.App{blue, green}, wantCode: ExitFailed},
-		{name: "resume: newest is new", existing: []marathon.App{green, blue}, opt: Options{Resume: true}, wantOld: "/nginx-blue", wantID: "/nginx-green", wantTarget: 4, wantNew: 2},
-		{name: "complete-prev: the one before is new", existing: []marathon.App{blue, green}, opt: Options{CompletePrev: true}, wantOld: "/nginx-green", wantID: "/nginx-blue", wantTarget: 4},
-		{name: "complete-cur without a deployment in progress", existing: []marathon.App{blue}, opt: Options{CompleteCur: true}, wantCode: ExitInvalidArgs},
+		{"first", nil, PrepareOptions{InitialInstances: 2}},
+		{"second", &blue, PrepareOptions{InitialInstances: 2}},
+		{"third", &green, PrepareOptions{InitialInstances: 9}},
+		{"split", &blue, PrepareOptions{InitialInstances: 3, NewInstances: 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			plan, err := Prepare(mustDef(t, appJSON), tc.existing, tc.opt, now)
-			if tc.wantCode != 0 {
-				var e *Error
-				if !errors.As(err, &e) || e.Code != tc.wantCode {
-					t.Fatalf("error %v, want exit code %d", err, tc.wantCode)
-				}
-				return
-			}
+			in := webApp()
+			tc.opts.Now = now
+			got, err := Prepare(in, tc.previous, tc.opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if plan.NewID != tc.wantID || plan.OldID != tc.wantOld || plan.Target != tc.wantTarget || plan.NewInstances != tc.wantNew || (plan.New != nil) != tc.wantCreate {
-				t.Fatalf("plan %+v", plan)
+			if in.PortDefinitions[0].Port != 10000 || len(in.Labels) != 3 {
+				t.Fatalf("Prepare modified its input: %+v", in)
 			}
-			if plan.New == nil {
-				return
+			raw, err := AppJSON(got)
+			if err != nil {
+				t.Fatal(err)
 			}
-			d := *plan.New
-			l := d.Labels()
-			port, where, _ := d.FirstServicePort()
-			if l["HAPROXY_DEPLOYMENT_COLOUR"] != tc.wantColour || port != tc.wantPort || where != "container.portMappings" || d.Instances() != tc.wantInstances ||
-				l["HAPROXY_APP_ID"] != "/nginx" || l["HAPROXY_0_PORT"] != "10000" || l["HAPROXY_DEPLOYMENT_STARTED_AT"] != "2026-11-25T06:00:00Z" {
-				t.Fatalf("definition %v", d)
+			file := filepath.Join("testdata", "prepare-"+tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(file, append(raw, '\n'), 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
-			// Fields this package does not know go through; nulls do not.
-			raw, _ := json.Marshal(map[string]any(d))
-			var back map[string]any
-			_ = json.Unmarshal(raw, &back)
-			if back["fetch"] == nil || back["constraints"] == nil || back["unused"] != nil || back["cmd"] != "serve" {
-				t.Fatalf("definition lost fields: %s", raw)
+			want, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(append(raw, '\n'), want) {
+				t.Fatalf("%s differs (-update rewrites it):\n%s", file, raw)
 			}
 		})
 	}
 }
 
 func TestValidate(t *testing.T) {
-	for _, raw := range []string{
-		`{"labels": {"HAPROXY_DEPLOYMENT_GROUP": "g", "HAPROXY_DEPLOYMENT_ALT_PORT": "1"}, "portDefinitions": [{"port": 1}]}`,
-		`{"id": "a", "portDefinitions": [{"port": 1}]}`,
-		`{"id": "a", "labels": {"HAPROXY_DEPLOYMENT_ALT_PORT": "1"}, "portDefinitions": [{"port": 1}]}`,
-		`{"id": "a", "labels": {"HAPROXY_DEPLOYMENT_GROUP": "g"}, "portDefinitions": [{"port": 1}]}`,
-		`{"id": "a", "labels": {"HAPROXY_DEPLOYMENT_GROUP": "g", "HAPROXY_DEPLOYMENT_ALT_PORT": "1"}}`,
+	for _, tc := range []struct {
+		name string
+		edit func(*marathon.App)
+		want error
+	}{
+		{"ok", func(*marathon.App) {}, nil},
+		{"no id", func(a *marathon.App) { a.ID = "/" }, ErrMissingField},
+		{"no group", func(a *marathon.App) { delete(a.Labels, "HAPROXY_DEPLOYMENT_GROUP") }, ErrMissingField},
+		{"no alt port", func(a *marathon.App) { delete(a.Labels, "HAPROXY_DEPLOYMENT_ALT_PORT") }, ErrMissingField},
+		{"bad alt port", func(a *marathon.App) { a.Labels["HAPROXY_DEPLOYMENT_ALT_PORT"] = "x" }, ErrInvalidArgs},
+		{"no port", func(a *marathon.App) { a.PortDefinitions = nil }, ErrMissingField},
 	} {
-		var e *Error
-		if err := mustDef(t, raw).Validate(); !errors.As(err, &e) || e.Code != ExitMissingField {
-			t.Errorf("%s: %v, want exit 4", raw, err)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			a := webApp()
+			tc.edit(&a)
+			err := Validate(a)
+			if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+				t.Fatalf("Validate = %v, want %v", err, tc.want)
+			}
+		})
 	}
 }
 
-// TestNextSize is zdd's growth (§9.2 step 7.5).
+func TestLoadApp(t *testing.T) {
+	a, err := LoadApp([]byte(`{"id":"/web","portDefinitions":[{"port":80}],"labels":{"HAPROXY_DEPLOYMENT_GROUP":"web","HAPROXY_DEPLOYMENT_ALT_PORT":"81"}}`))
+	if err != nil || a.Instances != 1 {
+		t.Fatalf("LoadApp = %+v, %v; want instances 1 (Marathon's default)", a.Instances, err)
+	}
+	if _, err := LoadApp([]byte(`{`)); ExitCode(err) != ExitInvalidArgs {
+		t.Fatalf("bad JSON: %v (exit %d)", err, ExitCode(err))
+	}
+	if _, err := LoadApp([]byte(`{"id":"/web"}`)); ExitCode(err) != ExitMissingField {
+		t.Fatalf("no labels: %v (exit %d)", err, ExitCode(err))
+	}
+}
+
+// TestServicePorts: marathon-lb's order of precedence, and the first one
+// replaced where it was found.
+func TestServicePorts(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		app  marathon.App
+		want []int
+	}{
+		{"docker mappings", marathon.App{Container: &marathon.Container{Docker: &marathon.Docker{PortMappings: []marathon.PortMapping{{ServicePort: ptr(5)}}},
+			PortMappings: []marathon.PortMapping{{ServicePort: ptr(6)}}}, PortDefinitions: []marathon.PortDefinition{{Port: 7}}}, []int{5}},
+		{"container mappings", marathon.App{Container: &marathon.Container{PortMappings: []marathon.PortMapping{{ServicePort: ptr(6)}, {}}},
+			PortDefinitions: []marathon.PortDefinition{{Port: 7}}}, []int{6, 0}},
+		{"port definitions", marathon.App{PortDefinitions: []marathon.PortDefinition{{Port: 7}, {Port: 8}}, Ports: []int{9}}, []int{7, 8}},
+		{"legacy ports", marathon.App{Ports: []int{9, 10}}, []int{9, 10}},
+		{"none", marathon.App{}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ServicePorts(tc.app)
+			if len(got) != len(tc.want) {
+				t.Fatalf("ServicePorts = %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Fatalf("ServicePorts = %v, want %v", got, tc.want)
+				}
+			}
+			if len(got) == 0 {
+				return
+			}
+			cp := tc.app
+			setFirstServicePort(&cp, 42)
+			if p, _ := FirstServicePort(cp); p != 42 {
+				t.Fatalf("after setFirstServicePort: %v", ServicePorts(cp))
+			}
+			if p, _ := FirstServicePort(tc.app); p != tc.want[0] {
+				t.Fatalf("setFirstServicePort modified the original: %v", ServicePorts(tc.app))
+			}
+		})
+	}
+}
+
+func TestPrevious(t *testing.T) {
+	mk := func(id, group, started string) marathon.App {
+		return marathon.App{ID: id, Labels: map[string]string{"HAPROXY_DEPLOYMENT_GROUP": group, "HAPROXY_DEPLOYMENT_STARTED_AT": started}}
+	}
+	got := Previous([]marathon.App{
+		mk("/b", "web", "2026-01-02T00:00:00Z"), mk("/other", "api", "2026-01-01T00:00:00Z"),
+		mk("/a", "web", "2026-01-01T00:00:00Z"), mk("/c", "web", ""),
+	}, "web")
+	if ids := ids(got); len(got) != 3 || got[0].ID != "/c" || got[1].ID != "/a" || got[2].ID != "/b" {
+		t.Fatalf("Previous = %v", ids)
+	}
+}
+
 func TestNextSize(t *testing.T) {
-	for _, tc := range []struct{ n, linear, target, newInst, old, want int }{
-		{1, 0, 10, 0, 10, 2}, {2, 0, 10, 0, 10, 3}, {3, 0, 10, 0, 10, 5}, {5, 0, 10, 0, 10, 8},
-		{8, 0, 10, 0, 10, 10},                       // reaches the old app's size: jump to the target
-		{5, 0, 10, 0, 6, 10},                        // 8 >= 6
-		{1, 4, 10, 0, 10, 5}, {9, 4, 10, 0, 10, 10}, // linear, capped at the target
-		{1, 0, 10, 2, 10, 2}, {2, 5, 10, 3, 10, 3}, // split: capped at its share
+	for _, tc := range []struct {
+		name                                             string
+		current, target, old, newInstances, linear, want int
+	}{
+		{"x1.5 from 1", 1, 10, 9, 0, 0, 2},
+		{"x1.5 from 2", 2, 10, 8, 0, 0, 3},
+		{"x1.5 from 3", 3, 10, 7, 0, 0, 5},
+		{"reaches the old size: jump to target", 5, 10, 5, 0, 0, 10},
+		{"from 0 grows by one", 0, 10, 10, 0, 0, 1},
+		{"linear", 2, 10, 8, 0, 3, 5},
+		{"linear capped at target", 9, 10, 1, 0, 3, 10},
+		{"linear does not jump", 4, 10, 4, 0, 1, 5},
+		{"split capped", 1, 10, 9, 2, 0, 2},
+		{"split capped linear", 1, 10, 9, 3, 5, 3},
+		{"never above target", 8, 9, 20, 0, 0, 9},
 	} {
-		if got := NextSize(tc.n, tc.linear, tc.target, tc.newInst, tc.old); got != tc.want {
-			t.Errorf("NextSize(%d, linear %d, target %d, split %d, old %d) = %d, want %d", tc.n, tc.linear, tc.target, tc.newInst, tc.old, got, tc.want)
+		t.Run(tc.name, func(t *testing.T) {
+			if got := NextSize(tc.current, tc.target, tc.old, tc.newInstances, tc.linear); got != tc.want {
+				t.Fatalf("NextSize(%d, %d, %d, %d, %d) = %d, want %d", tc.current, tc.target, tc.old, tc.newInstances, tc.linear, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDeletable(t *testing.T) {
+	old := marathon.App{Instances: 2, Tasks: []marathon.Task{{ID: "a"}, {ID: "b"}}}
+	for _, tc := range []struct {
+		name       string
+		newN       int
+		old        marathon.App
+		target, nu int
+		killing    []string
+		want       bool
+	}{
+		{"all old tasks drained at target", 10, old, 10, 0, []string{"a", "b"}, true},
+		{"one old task still serving", 10, old, 10, 0, []string{"a"}, false},
+		{"below target", 9, old, 10, 0, []string{"a", "b"}, false},
+		{"no old task left", 10, marathon.App{}, 10, 0, nil, true},
+		{"split reached", 2, marathon.App{Instances: 8}, 10, 2, nil, true},
+		{"split: old not shrunk yet", 2, marathon.App{Instances: 9}, 10, 2, nil, false},
+		{"split: new not grown yet", 1, marathon.App{Instances: 8}, 10, 2, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Deletable(marathon.App{Instances: tc.newN}, tc.old, tc.target, tc.nu, tc.killing); got != tc.want {
+				t.Fatalf("Deletable = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	for err, want := range map[error]int{
+		nil: 0, ErrDeclined: 1, ErrInProgress: 2, ErrHook: 2, ErrRolledBack: 2, errors.New("other"): 2, ErrInvalidArgs: 3,
+		ErrMissingField: 4, ErrLoadBalancer: 5, ErrMarathonQuery: 6, ErrCreate: 7, ErrDelete: 8, ErrScale: 9,
+	} {
+		if got := ExitCode(err); got != want {
+			t.Errorf("ExitCode(%v) = %d, want %d", err, got, want)
 		}
 	}
 }
 
-func TestBackendName(t *testing.T) {
-	if got := BackendName("/shop/nginx", 10000); got != "shop_nginx_10000" {
-		t.Fatal(got)
+// TestPrepareJSON: fields the App type does not model, and the ones the
+// file leaves out, are kept as written; the changes land where they were.
+func TestPrepareJSON(t *testing.T) {
+	def := []byte(`{"id":"/web","instances":4,"fetch":[{"uri":"http://x/a.tgz"}],"big":12345678901234567890,
+		"container":{"type":"DOCKER","docker":{"image":"nginx","portMappings":[{"containerPort":80,"servicePort":10000,"extra":true}]}},
+		"labels":{"HAPROXY_DEPLOYMENT_GROUP":"web","HAPROXY_DEPLOYMENT_ALT_PORT":"10010"}}`)
+	app, err := LoadApp(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev := app
+	prev.ID = "/web-blue"
+	prev.Labels = map[string]string{"HAPROXY_DEPLOYMENT_COLOUR": "blue"}
+	nu, err := Prepare(app, &prev, PrepareOptions{InitialInstances: 1, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := PrepareJSON(def, nu)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{
+  "big": 12345678901234567890,
+  "container": {
+    "docker": {
+      "image": "nginx",
+      "portMappings": [
+        {
+          "containerPort": 80,
+          "extra": true,
+          "servicePort": 10010
+        }
+      ]
+    },
+    "type": "DOCKER"
+  },
+  "fetch": [
+    {
+      "uri": "http://x/a.tgz"
+    }
+  ],
+  "id": "/web-green",
+  "instances": 1,
+  "labels": {
+    "HAPROXY_0_PORT": "10000",
+    "HAPROXY_APP_ID": "/web",
+    "HAPROXY_DEPLOYMENT_ALT_PORT": "10010",
+    "HAPROXY_DEPLOYMENT_COLOUR": "green",
+    "HAPROXY_DEPLOYMENT_GROUP": "web",
+    "HAPROXY_DEPLOYMENT_NEW_INSTANCES": "0",
+    "HAPROXY_DEPLOYMENT_STARTED_AT": "2026-11-25T06:00:00Z",
+    "HAPROXY_DEPLOYMENT_TARGET_INSTANCES": "4"
+  }
+}`
+	if string(raw) != want {
+		t.Fatalf("PrepareJSON:\n%s\nwant:\n%s", raw, want)
 	}
 }

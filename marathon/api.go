@@ -213,18 +213,11 @@ func (c *Client) postApp(ctx context.Context, body []byte) (App, error) {
 	return out, err
 }
 
-// CreateAppDefinition POSTs a new app given as a JSON object, so that
-// fields App does not model reach Marathon too (read-only fields dropped).
-func (c *Client) CreateAppDefinition(ctx context.Context, def map[string]any) (App, error) {
-	raw, err := json.Marshal(def)
-	if err != nil {
-		return App{}, fmt.Errorf("marathon request body: %w", err)
-	}
-	body, err := dropReadOnly(raw)
-	if err != nil {
-		return App{}, err
-	}
-	return c.postApp(ctx, body)
+// CreateAppJSON POSTs an app definition as it is, so that fields App does
+// not model (and defaults the definition leaves out, such as cpus or mem)
+// reach Marathon unchanged; it returns the app as Marathon stored it.
+func (c *Client) CreateAppJSON(ctx context.Context, def json.RawMessage) (App, error) {
+	return c.postApp(ctx, def)
 }
 
 // UpdateApp PUTs body to the app: an App (read-only fields dropped, so

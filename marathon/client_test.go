@@ -341,6 +341,14 @@ func TestRequests(t *testing.T) {
 			want: App{ID: "/grp/web", Instances: 2, Version: "v2"},
 		},
 		{
+			name: "CreateAppJSON sends the definition as it is", status: 201, answer: `{"id":"/web","instances":1,"version":"v2"}`,
+			call: func(ctx context.Context, c *Client) (any, error) {
+				return c.CreateAppJSON(ctx, json.RawMessage(`{"id":"/web","fetch":[{"uri":"http://x/a.tgz"}]}`))
+			},
+			method: "POST", path: "/v2/apps", body: `{"id":"/web","fetch":[{"uri":"http://x/a.tgz"}]}`,
+			want: App{ID: "/web", Instances: 1, Version: "v2"},
+		},
+		{
 			name: "UpdateApp with App, forced", answer: `{"deploymentId":"d2","version":"v3"}`,
 			call:   func(ctx context.Context, c *Client) (any, error) { return c.UpdateApp(ctx, "/grp/web", &app, true) },
 			method: "PUT", path: "/v2/apps/grp/web", query: "force=true",

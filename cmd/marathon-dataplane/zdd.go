@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -19,149 +18,152 @@ import (
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 )
 
-// zddCommand is marathon-lb's zdd.py (§9): a blue/green deployment of the
-// app in --json, drained through the load balancers' stats, no reload.
+// zddCommand is marathon-lb's zdd.py (spec §9) with its flags and exit
+// codes, draining read from the Runtime API or the stats page.
 func zddCommand() *cli.Command {
-	flags := append(marathonFlags(),
-		&cli.StringFlag{Name: "json", Aliases: []string{"j"}, Required: true, Usage: "the app definition file (with HAPROXY_DEPLOYMENT_GROUP and HAPROXY_DEPLOYMENT_ALT_PORT labels)"},
-		&cli.StringFlag{Name: "marathon-lb", Aliases: []string{"l"}, EnvVars: []string{"MARATHON_LB"}, Usage: "the load balancers' stats base URL (http://marathon-lb:9090); every A record of its host is one instance"},
-		&cli.StringFlag{Name: "haproxy-socket", EnvVars: []string{"HAPROXY_SOCKET"}, Usage: "read the drain state from this HAProxy's Runtime API socket instead of --marathon-lb"},
-		&cli.BoolFlag{Name: "dry-run", Aliases: []string{"d"}, Usage: "print the prepared app definition and stop"},
-		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask before deploying, killing or deleting"},
-		&cli.StringFlag{Name: "step-delay", Aliases: []string{"s"}, Value: "5", Usage: "pause between checks: seconds (zdd) or a duration (500ms)"},
-		&cli.IntFlag{Name: "initial-instances", Aliases: []string{"i"}, Value: 1, Usage: "instances the new app starts with"},
-		&cli.IntFlag{Name: "linear-increase", Usage: "grow the new app by this many instances a step (0: by half, zdd's default)"},
-		&cli.BoolFlag{Name: "resume", Aliases: []string{"r"}, Usage: "continue an interrupted deployment"},
-		&cli.StringFlag{Name: "max-wait", Aliases: []string{"w"}, Value: "300", Usage: "how long to wait for drained servers in a round, and for the new tasks to turn healthy (then: roll back): seconds or a duration"},
-		&cli.IntFlag{Name: "new-instances", Aliases: []string{"n"}, Usage: "traffic split: run only this many new instances next to the old app"},
-		&cli.BoolFlag{Name: "complete-cur", Aliases: []string{"c"}, Usage: "move a split deployment entirely to the new app"},
-		&cli.BoolFlag{Name: "complete-prev", Aliases: []string{"p"}, Usage: "move a split deployment back to the previous app (rollback)"},
-		&cli.StringFlag{Name: "pre-kill-hook", Usage: "run before each kill as: hook <old app JSON> <task ids JSON> <new app JSON>; non-zero stops the deployment"},
-	)
 	return &cli.Command{
 		Name:  "zdd",
-		Usage: "zero-downtime blue/green deployment of an app (marathon-lb's zdd), drained without reloads",
-		UsageText: "marathon-dataplane zdd --marathon http://marathon:8080 --marathon-lb http://marathon-lb:9090 --json app.json\n" +
-			"marathon-dataplane zdd ... --new-instances 2     (a traffic split)\n" +
-			"marathon-dataplane zdd ... --complete-cur        (finish it; --complete-prev goes back)",
-		Description: "Exit codes (zdd's): 0 done or dry run, 1 answered no, 2 failed (also: rolled back), 3 invalid arguments,\n" +
-			"4 missing field, 5 load balancer error, 6 Marathon error, 7 create failed, 8 delete failed, 9 scale or kill failed.",
-		Flags:  flags,
-		Action: runZDD,
+		Usage: "zero-downtime blue/green deployment of an app with HAPROXY_DEPLOYMENT_GROUP (marathon-lb's zdd.py; exit codes 0-9 as there)",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "marathon", Aliases: []string{"m"}, EnvVars: []string{"MARATHON_URL"}, Value: cli.NewStringSlice("http://master.mesos:8080"), Usage: "Marathon URL (repeatable: failover in order)"},
+			&cli.StringFlag{Name: "marathon-lb", Aliases: []string{"l"}, EnvVars: []string{"MARATHON_LB_URL"}, Usage: "the LB's stats base URL (e.g. http://marathon-lb.marathon.mesos:9090); every A record of its host is one LB instance, read at /haproxy?stats;csv"},
+			&cli.StringFlag{Name: "haproxy-socket", EnvVars: []string{"HAPROXY_SOCKET"}, Usage: "read drain state from this HAProxy Runtime API (show stat) instead of --marathon-lb"},
+			&cli.StringFlag{Name: "json", Aliases: []string{"j"}, Usage: "the app definition file (required)"},
+			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"d"}, Usage: "print the prepared app JSON and stop before any change (honoured on the resume paths too)"},
+			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "do not ask before deploying, killing or deleting (required when stdin is not a terminal)"},
+			&cli.Float64Flag{Name: "step-delay", Aliases: []string{"s"}, Value: 5, Usage: "seconds between polls"},
+			&cli.IntFlag{Name: "initial-instances", Aliases: []string{"i"}, Value: 1, Usage: "first size of the new colour (capped by the target or --new-instances)"},
+			&cli.IntFlag{Name: "linear-increase", Usage: "grow the new colour by this many instances per step instead of x1.5"},
+			&cli.BoolFlag{Name: "resume", Aliases: []string{"r"}, Usage: "continue an interrupted deployment (the newest app of the group is new)"},
+			&cli.Float64Flag{Name: "max-wait", Aliases: []string{"w"}, Value: 300, Usage: "seconds to wait for drained servers (then disabled ones are killed anyway) and for the new colour to become healthy (then it is rolled back)"},
+			&cli.IntFlag{Name: "new-instances", Aliases: []string{"n"}, Usage: "traffic split: stop with this many new instances (capped at the target) and keep the old colour for the rest"},
+			&cli.BoolFlag{Name: "complete-cur", Aliases: []string{"c"}, Usage: "move a split or stuck deployment entirely to the newest app and delete the other"},
+			&cli.BoolFlag{Name: "complete-prev", Aliases: []string{"p"}, Usage: "move a split or stuck deployment entirely back to the previous app and delete the newest (rollback)"},
+			&cli.StringFlag{Name: "pre-kill-hook", Usage: "executable run before each kill as: hook <old app JSON> <task ids JSON> <new app JSON>; non-zero stops (exit 2)"},
+			&cli.BoolFlag{Name: "no-rollback", Usage: "when the new colour never becomes healthy, keep both colours (marathon-lb's behaviour) instead of restoring the old one"},
+			&cli.StringFlag{Name: "auth-credentials", EnvVars: []string{"MARATHON_AUTH_CREDENTIALS"}, Usage: "Marathon HTTP basic credentials user:pass"},
+			&cli.StringFlag{Name: "marathon-auth-credential-file", EnvVars: []string{"MARATHON_AUTH_CREDENTIAL_FILE"}, Usage: "file whose first line is user:pass for Marathon"},
+			&cli.StringFlag{Name: "dcos-auth-token", EnvVars: []string{"DCOS_AUTH_TOKEN"}, Usage: "DC/OS ACS token sent as 'Authorization: token=...'"},
+			&cli.StringFlag{Name: "marathon-ca-cert", EnvVars: []string{"MARATHON_CA_CERT"}, Usage: "CA bundle for Marathon HTTPS"},
+			&cli.StringFlag{Name: "log-level", EnvVars: []string{"LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
+			&cli.StringFlag{Name: "log-format", EnvVars: []string{"LOG_FORMAT"}, Value: "console", Usage: "console or json"},
+		},
+		Action: func(c *cli.Context) error {
+			err := runZDD(c, os.Stdin)
+			if err == nil {
+				return nil
+			}
+			return cli.Exit(err.Error(), bluegreen.ExitCode(err))
+		},
 	}
 }
 
-// seconds reads zdd's number of seconds, or a Go duration.
-func seconds(flag, v string) (time.Duration, error) {
-	if n, err := strconv.ParseFloat(v, 64); err == nil && n >= 0 {
-		return time.Duration(n * float64(time.Second)), nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("--%s %q: want seconds or a duration", flag, v)
-	}
-	return d, nil
-}
-
-func runZDD(c *cli.Context) error {
+func runZDD(c *cli.Context, stdin *os.File) error {
 	log, err := newLogger(c.String("log-level"), c.String("log-format"), c.App.ErrWriter)
 	if err != nil {
-		return cli.Exit(err.Error(), bluegreen.ExitInvalidArgs)
+		return fmt.Errorf("%w: %w", bluegreen.ErrInvalidArgs, err)
 	}
 	defer log.Sync() //nolint:errcheck // best effort on exit
-	step, err := seconds("step-delay", c.String("step-delay"))
-	if err != nil {
-		return cli.Exit(err.Error(), bluegreen.ExitInvalidArgs)
-	}
-	maxWait, err := seconds("max-wait", c.String("max-wait"))
-	if err != nil {
-		return cli.Exit(err.Error(), bluegreen.ExitInvalidArgs)
-	}
-	if c.Bool("complete-cur") && c.Bool("complete-prev") {
-		return cli.Exit("--complete-cur and --complete-prev exclude each other", bluegreen.ExitInvalidArgs)
+	if c.String("json") == "" {
+		return fmt.Errorf("%w: --json is required", bluegreen.ErrInvalidArgs)
 	}
 	raw, err := os.ReadFile(c.String("json"))
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("--json: %v", err), bluegreen.ExitInvalidArgs)
+		return fmt.Errorf("%w: --json: %w", bluegreen.ErrInvalidArgs, err)
 	}
-	def, err := bluegreen.ParseDefinition(raw)
-	if err != nil {
-		return exitFor(err)
+	if _, err := bluegreen.LoadApp(raw); err != nil {
+		return err // before any flag or connection: exit 3 or 4
 	}
-	mcfg, err := marathonConfig(c, log)
+	cfg := bluegreen.Config{
+		PreKillHook: c.String("pre-kill-hook"), StepDelay: seconds(c.Float64("step-delay")), MaxWait: seconds(c.Float64("max-wait")),
+		InitialInstances: c.Int("initial-instances"), NewInstances: c.Int("new-instances"), LinearIncrease: c.Int("linear-increase"),
+		Resume: c.Bool("resume"), CompleteCur: c.Bool("complete-cur"), CompletePrev: c.Bool("complete-prev"), DryRun: c.Bool("dry-run"),
+		NoRollback: c.Bool("no-rollback"), Out: c.App.Writer, Log: log,
+	}
+	if cfg.InitialInstances < 1 || cfg.NewInstances < 0 || cfg.LinearIncrease < 0 || cfg.StepDelay <= 0 || cfg.MaxWait <= 0 {
+		return fmt.Errorf("%w: --initial-instances must be at least 1, --new-instances and --linear-increase at least 0, --step-delay and --max-wait positive", bluegreen.ErrInvalidArgs)
+	}
+	if !c.Bool("force") && !cfg.DryRun {
+		if !isTerminal(stdin) {
+			return fmt.Errorf("%w: stdin is not a terminal: pass --force to deploy without confirmation prompts", bluegreen.ErrInvalidArgs)
+		}
+		cfg.Confirm = prompter(bufio.NewReader(stdin), c.App.ErrWriter)
+	}
+	switch {
+	case c.String("haproxy-socket") != "":
+		rt, err := runtimeapi.New(c.String("haproxy-socket"), runtimeapi.WithLogger(log))
+		if err != nil {
+			return fmt.Errorf("%w: --haproxy-socket: %w", bluegreen.ErrInvalidArgs, err)
+		}
+		cfg.Drain = bluegreen.SocketObserver{RT: rt}
+	case c.String("marathon-lb") != "":
+		o, err := bluegreen.NewStatsPageObserver(c.String("marathon-lb"), 10*time.Second)
+		if err != nil {
+			return err
+		}
+		cfg.Drain = o
+	default:
+		return fmt.Errorf("%w: --marathon-lb or --haproxy-socket is required", bluegreen.ErrInvalidArgs)
+	}
+	mcfg, err := zddMarathonConfig(c, log)
 	if err != nil {
-		return cli.Exit(err.Error(), bluegreen.ExitInvalidArgs)
+		return fmt.Errorf("%w: %w", bluegreen.ErrInvalidArgs, err)
 	}
 	mc, err := marathon.New(mcfg)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("marathon client: %v", err), bluegreen.ExitInvalidArgs)
+		return fmt.Errorf("%w: %w", bluegreen.ErrInvalidArgs, err)
 	}
-	var stats bluegreen.Stats
-	switch {
-	case c.String("haproxy-socket") != "":
-		rt, err := runtimeapi.New(c.String("haproxy-socket"))
-		if err != nil {
-			return cli.Exit(fmt.Sprintf("--haproxy-socket: %v", err), bluegreen.ExitInvalidArgs)
-		}
-		stats = bluegreen.SocketStats{Client: rt}
-	case c.String("marathon-lb") != "":
-		h, err := bluegreen.NewHTTPStats(c.String("marathon-lb"), 10*time.Second)
-		if err != nil {
-			return cli.Exit(err.Error(), bluegreen.ExitInvalidArgs)
-		}
-		stats = h
-	case !c.Bool("dry-run"):
-		return cli.Exit("--marathon-lb or --haproxy-socket is required (where to read the drain state)", bluegreen.ExitInvalidArgs)
-	}
-	d := &bluegreen.Deployer{
-		Marathon: mc, Stats: stats, Log: log,
-		Options: bluegreen.Options{InitialInstances: c.Int("initial-instances"), NewInstances: c.Int("new-instances"),
-			CompleteCur: c.Bool("complete-cur"), CompletePrev: c.Bool("complete-prev"), Resume: c.Bool("resume")},
-		StepDelay: step, MaxWait: maxWait, LinearIncrease: c.Int("linear-increase"),
-		Force: c.Bool("force"), DryRun: c.Bool("dry-run"), PreKillHook: c.String("pre-kill-hook"),
-		Out: c.App.Writer, Confirm: prompt(c.App.Reader, c.App.ErrWriter),
-	}
-	// Interrupted (Ctrl-C), the deployment stops between steps; --resume
-	// continues it.
-	ctx, cancel := context.WithCancel(c.Context)
-	defer cancel()
-	sum, err := d.Run(ctx, def)
-	log.Info("zdd finished", zap.String("group", sum.Group), zap.String("old", sum.OldID), zap.String("new", sum.NewID),
-		zap.Bool("created", sum.Created), zap.Int("killed", sum.Killed), zap.Bool("old_deleted", sum.Deleted),
-		zap.Bool("rolled_back", sum.RolledBack), zap.Duration("duration", sum.Duration), zap.Error(err))
+	cfg.Marathon = mc
+	res, err := bluegreen.New(cfg).Deploy(c.Context, raw)
+	fields := []zap.Field{zap.String("outcome", res.Outcome), zap.String("new", res.NewApp), zap.String("old", res.OldApp),
+		zap.Int("killed", res.Killed), zap.Duration("duration", res.Duration.Round(time.Millisecond)), zap.Int("exit", bluegreen.ExitCode(err))}
 	if err != nil {
-		return exitFor(err)
+		if errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("interrupted; Marathon keeps what was done: continue with --resume, or roll back with --complete-prev: %w", err)
+		}
+		log.Error("zdd failed", append(fields, zap.Error(err))...)
+		return err
 	}
+	log.Info("zdd done", fields...)
 	return nil
 }
 
-// prompt asks on the terminal; without one (and without --force) the
-// answer is an error, never a silent yes.
-func prompt(in io.Reader, out io.Writer) func(string) (bool, error) {
-	if in == nil {
-		in = os.Stdin
-	}
-	r := bufio.NewReader(in)
-	return func(q string) (bool, error) {
-		if f, ok := in.(*os.File); ok {
-			if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
-				return false, errors.New("no terminal to ask on; use --force")
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+func zddMarathonConfig(c *cli.Context, log *zap.Logger) (marathon.Config, error) {
+	var urls []string
+	for _, v := range c.StringSlice("marathon") {
+		for _, u := range strings.Split(v, ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				urls = append(urls, u)
 			}
 		}
-		fmt.Fprintf(out, "%s [y/N] ", q)
-		line, err := r.ReadString('\n')
-		if err != nil && line == "" {
-			return false, err
-		}
-		a := strings.ToLower(strings.TrimSpace(line))
-		return a == "y" || a == "yes", nil
 	}
+	cfg := marathon.Config{URLs: urls, CACertFile: c.String("marathon-ca-cert"), DCOSToken: c.String("dcos-auth-token"), Logger: log}
+	var err error
+	switch {
+	case c.String("marathon-auth-credential-file") != "":
+		cfg.User, cfg.Password, err = marathon.ReadCredentialFile(c.String("marathon-auth-credential-file"))
+	case c.String("auth-credentials") != "":
+		cfg.User, cfg.Password, err = marathon.ParseCredentials(c.String("auth-credentials"))
+	case os.Getenv("MARATHON_USER") != "":
+		cfg.User, cfg.Password = os.Getenv("MARATHON_USER"), os.Getenv("MARATHON_PASSWORD")
+	}
+	return cfg, err
 }
 
-func exitFor(err error) error {
-	var be *bluegreen.Error
-	if errors.As(err, &be) {
-		return cli.Exit(err.Error(), be.Code)
+// prompter asks on w and reads y/yes (anything else is no) from r.
+func prompter(r *bufio.Reader, w io.Writer) func(ctx context.Context, q string) (bool, error) {
+	return func(ctx context.Context, q string) (bool, error) {
+		fmt.Fprintf(w, "%s [y/N] ", q)
+		line, err := r.ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return false, err
+		}
+		switch strings.ToLower(strings.TrimSpace(line)) {
+		case "y", "yes":
+			return true, nil
+		}
+		return false, nil
 	}
-	return cli.Exit(err.Error(), bluegreen.ExitFailed)
 }

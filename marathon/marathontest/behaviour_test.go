@@ -517,3 +517,36 @@ func TestUpdateAppFromSnapshot(t *testing.T) {
 		t.Fatalf("version with other fields: %d %s", resp.StatusCode, raw)
 	}
 }
+
+// TestUnhealthyVersion: an app with MARATHONTEST_UNHEALTHY=true runs tasks
+// whose health path answers 503, so the check never passes and the
+// deployment stays in progress (what zdd rolls back), while other paths
+// still answer.
+func TestUnhealthyVersion(t *testing.T) {
+	s := start(t, Options{})
+	app := hostApp("/broken", 1)
+	app.Env = map[string]any{EnvUnhealthy: "true"}
+	app.HealthChecks = []marathon.HealthCheck{{Protocol: "HTTP", Path: "/health", PortIndex: ptr(0),
+		IntervalSeconds: 1, TimeoutSeconds: 15, MaxConsecutiveFailures: 0, GracePeriodSeconds: 0}}
+	mustCreate(t, s, app)
+	var task marathon.Task
+	waitFor(t, "a running task", func() bool {
+		ts := runningTasks(s, "/broken")
+		if len(ts) == 0 {
+			return false
+		}
+		task = ts[0]
+		return true
+	})
+	if code, _ := dialTask(t, task.Host, task.Ports[0], "/health"); code != 503 {
+		t.Fatalf("health path answered %d, want 503", code)
+	}
+	if code, _ := dialTask(t, task.Host, task.Ports[0], "/"); code != 200 {
+		t.Fatalf("other path answered %d, want 200", code)
+	}
+	time.Sleep(300 * time.Millisecond) // 30 check intervals
+	a, _ := s.App("/broken")
+	if len(a.Deployments) != 1 || a.TasksHealthy != 0 {
+		t.Fatalf("after 30 failed checks: deployments %v, healthy %d", a.Deployments, a.TasksHealthy)
+	}
+}

@@ -116,7 +116,7 @@ func (s *Server) launchLocked(app *simApp) *simTask {
 		t.health = append(t.health, &healthState{check: hc})
 	}
 	proc, err := startTaskProcess(app.id, t.id, addrs, healthPaths(app.view))
-	if err == nil && app.view.Env[UnhealthyEnv] == "true" {
+	if err == nil && app.view.Env[EnvUnhealthy] == "true" {
 		// A broken build: its health checks fail from the start.
 		proc.healthy.Store(false)
 	}
@@ -254,10 +254,10 @@ func (s *Server) statusLocked(t *simTask, message string) {
 	})
 }
 
-// UnhealthyEnv in an app's env makes its tasks answer their HTTP health
-// checks with 503 from the start, as a version that does not work would
-// (SetTaskHealthy changes it later).
-const UnhealthyEnv = "MARATHONTEST_UNHEALTHY"
+// EnvUnhealthy set to "true" in an app's env makes its tasks start
+// unhealthy: their health-check paths answer 503 (every path when the app
+// has no HTTP check), as a version that never passes its checks.
+const EnvUnhealthy = "MARATHONTEST_UNHEALTHY"
 
 // healthPaths are the paths of the app's HTTP health checks; nil means
 // the app has none, and an unhealthy task then fails every path.
