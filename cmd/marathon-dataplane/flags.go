@@ -85,6 +85,20 @@ func (o *options) prepareCerts() error {
 	return o.certs.ensure()
 }
 
+// marathonFlags are the flags of the Marathon connection and the logs
+// (shared by zdd).
+func marathonFlags() []cli.Flag {
+	var out []cli.Flag
+	for _, f := range commonFlags() {
+		switch f.Names()[0] {
+		case "marathon", "auth-credentials", "marathon-auth-credential-file", "dcos-auth-token", "marathon-ca-cert",
+			"marathon-timeout", "marathon-client-cert", "marathon-client-key", "log-level", "log-format":
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // marathonConfig reads the Marathon connection flags.
 func marathonConfig(c *cli.Context, log *zap.Logger) (marathon.Config, error) {
 	var urls []string

@@ -24,8 +24,7 @@ func zddCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "zdd",
 		Usage: "zero-downtime blue/green deployment of an app with HAPROXY_DEPLOYMENT_GROUP (marathon-lb's zdd.py; exit codes 0-9 as there)",
-		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "marathon", Aliases: []string{"m"}, EnvVars: []string{"MARATHON_URL"}, Value: cli.NewStringSlice("http://master.mesos:8080"), Usage: "Marathon URL (repeatable: failover in order)"},
+		Flags: append(marathonFlags(),
 			&cli.StringFlag{Name: "marathon-lb", Aliases: []string{"l"}, EnvVars: []string{"MARATHON_LB_URL"}, Usage: "the LB's stats base URL (e.g. http://marathon-lb.marathon.mesos:9090); every A record of its host is one LB instance, read at /haproxy?stats;csv"},
 			&cli.StringFlag{Name: "haproxy-socket", EnvVars: []string{"HAPROXY_SOCKET"}, Usage: "read drain state from this HAProxy Runtime API (show stat) instead of --marathon-lb"},
 			&cli.StringFlag{Name: "json", Aliases: []string{"j"}, Usage: "the app definition file (required)"},
@@ -41,13 +40,7 @@ func zddCommand() *cli.Command {
 			&cli.BoolFlag{Name: "complete-prev", Aliases: []string{"p"}, Usage: "move a split or stuck deployment entirely back to the previous app and delete the newest (rollback)"},
 			&cli.StringFlag{Name: "pre-kill-hook", Usage: "executable run before each kill as: hook <old app JSON> <task ids JSON> <new app JSON>; non-zero stops (exit 2)"},
 			&cli.BoolFlag{Name: "no-rollback", Usage: "when the new colour never becomes healthy, keep both colours (marathon-lb's behaviour) instead of restoring the old one"},
-			&cli.StringFlag{Name: "auth-credentials", EnvVars: []string{"MARATHON_AUTH_CREDENTIALS"}, Usage: "Marathon HTTP basic credentials user:pass"},
-			&cli.StringFlag{Name: "marathon-auth-credential-file", EnvVars: []string{"MARATHON_AUTH_CREDENTIAL_FILE"}, Usage: "file whose first line is user:pass for Marathon"},
-			&cli.StringFlag{Name: "dcos-auth-token", EnvVars: []string{"DCOS_AUTH_TOKEN"}, Usage: "DC/OS ACS token sent as 'Authorization: token=...'"},
-			&cli.StringFlag{Name: "marathon-ca-cert", EnvVars: []string{"MARATHON_CA_CERT"}, Usage: "CA bundle for Marathon HTTPS"},
-			&cli.StringFlag{Name: "log-level", EnvVars: []string{"LOG_LEVEL"}, Value: "info", Usage: "debug, info, warn or error"},
-			&cli.StringFlag{Name: "log-format", EnvVars: []string{"LOG_FORMAT"}, Value: "console", Usage: "console or json"},
-		},
+		),
 		Action: func(c *cli.Context) error {
 			err := runZDD(c, os.Stdin)
 			if err == nil {
@@ -105,7 +98,7 @@ func runZDD(c *cli.Context, stdin *os.File) error {
 	default:
 		return fmt.Errorf("%w: --marathon-lb or --haproxy-socket is required", bluegreen.ErrInvalidArgs)
 	}
-	mcfg, err := zddMarathonConfig(c, log)
+	mcfg, err := marathonConfig(c, log)
 	if err != nil {
 		return fmt.Errorf("%w: %w", bluegreen.ErrInvalidArgs, err)
 	}
@@ -129,28 +122,6 @@ func runZDD(c *cli.Context, stdin *os.File) error {
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
-
-func zddMarathonConfig(c *cli.Context, log *zap.Logger) (marathon.Config, error) {
-	var urls []string
-	for _, v := range c.StringSlice("marathon") {
-		for _, u := range strings.Split(v, ",") {
-			if u = strings.TrimSpace(u); u != "" {
-				urls = append(urls, u)
-			}
-		}
-	}
-	cfg := marathon.Config{URLs: urls, CACertFile: c.String("marathon-ca-cert"), DCOSToken: c.String("dcos-auth-token"), Logger: log}
-	var err error
-	switch {
-	case c.String("marathon-auth-credential-file") != "":
-		cfg.User, cfg.Password, err = marathon.ReadCredentialFile(c.String("marathon-auth-credential-file"))
-	case c.String("auth-credentials") != "":
-		cfg.User, cfg.Password, err = marathon.ParseCredentials(c.String("auth-credentials"))
-	case os.Getenv("MARATHON_USER") != "":
-		cfg.User, cfg.Password = os.Getenv("MARATHON_USER"), os.Getenv("MARATHON_PASSWORD")
-	}
-	return cfg, err
-}
 
 // prompter asks on w and reads y/yes (anything else is no) from r.
 func prompter(r *bufio.Reader, w io.Writer) func(ctx context.Context, q string) (bool, error) {
