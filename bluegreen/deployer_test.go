@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marathon-dataplane/marathon-dataplane/labels"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon/marathontest"
 )
@@ -59,7 +60,7 @@ func (f *fakeLB) Stats(ctx context.Context, proxies []string) ([][]ServerStat, e
 				continue
 			}
 			for n, proxy := range proxies {
-				st := ServerStat{Proxy: proxy, Server: ServerName(t.Host, t.Host, t.Ports[n]), Status: "UP", Scur: f.busy[t.ID]}
+				st := ServerStat{Proxy: proxy, Server: labels.ServerName(t.Host, t.Host, t.Ports[n]), Status: "UP", Scur: f.busy[t.ID]}
 				if drain[t.ID] && !f.stuck[proxy] {
 					st.Status = "MAINT"
 				}

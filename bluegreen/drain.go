@@ -13,6 +13,7 @@ import (
 	"github.com/go-resty/resty/v2"
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
+	"github.com/marathon-dataplane/marathon-dataplane/labels"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 )
 
@@ -147,35 +148,16 @@ func (o *StatsPageObserver) Stats(ctx context.Context, proxies []string) ([][]Se
 	return out, nil
 }
 
-// ServerName is the LB's server name for a task port: sanitize(host_ip_port),
-// or sanitize(ip_port) when the host is the IP (same as package sync's, so
-// both sides agree; marathon-lb's zdd replaced only '.', §12).
-func ServerName(host, ip string, port int) string {
-	s := ip + "_" + strconv.Itoa(port)
-	if host != ip {
-		s = host + "_" + s
-	}
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' {
-			continue
-		}
-		b[i] = '_'
-	}
-	return string(b)
-}
-
 // Proxies are the group's backend names, one per service port of the old
 // colour whose ports and labels the LB keeps (§3.2): <group>_<port>, where
 // HAPROXY_{n}_PORT overrides the service port.
 func Proxies(group string, oldApp marathon.App) []string {
-	g := strings.ReplaceAll(strings.TrimPrefix(group, "/"), "/", "_")
 	var out []string
 	for n, p := range ServicePorts(oldApp) {
 		if v, err := strconv.Atoi(oldApp.Labels["HAPROXY_"+strconv.Itoa(n)+"_PORT"]); err == nil {
 			p = v
 		}
-		out = append(out, g+"_"+strconv.Itoa(p))
+		out = append(out, labels.BackendName(group, p))
 	}
 	return out
 }
@@ -192,7 +174,7 @@ func serversOf(t marathon.Task, ip string, proxies []string) []taskServer {
 		if n >= len(t.Ports) {
 			break
 		}
-		out = append(out, taskServer{proxy: proxy, name: ServerName(t.Host, ip, t.Ports[n]), addr: net.JoinHostPort(ip, strconv.Itoa(t.Ports[n]))})
+		out = append(out, taskServer{proxy: proxy, name: labels.ServerName(t.Host, ip, t.Ports[n]), addr: net.JoinHostPort(ip, strconv.Itoa(t.Ports[n]))})
 	}
 	return out
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
+	"github.com/marathon-dataplane/marathon-dataplane/labels"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 )
 
@@ -23,7 +24,7 @@ func TestServerName(t *testing.T) {
 		{"10.0.0.1", "10.0.0.1", 31000, "10_0_0_1_31000"},
 		{"agent-1.example.com", "10.0.0.1", 31000, "agent-1_example_com_10_0_0_1_31000"},
 	} {
-		if got := ServerName(tc.host, tc.ip, tc.port); got != tc.want {
+		if got := labels.ServerName(tc.host, tc.ip, tc.port); got != tc.want {
 			t.Errorf("ServerName(%q, %q, %d) = %q, want %q", tc.host, tc.ip, tc.port, got, tc.want)
 		}
 	}

@@ -4,8 +4,9 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
-	"strconv"
 	"strings"
+
+	"github.com/marathon-dataplane/marathon-dataplane/labels"
 )
 
 // Names follow marathon-lb exactly (marathon-lb-behaviour.md §6.1) so that
@@ -23,38 +24,17 @@ const (
 // `description`; objects without it are never modified or deleted.
 const ownerTag = "managed-by=marathon-dataplane"
 
-// sanitize replaces every character outside [A-Za-z0-9-] with '_'.
-func sanitize(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' {
-			continue
-		}
-		b[i] = '_'
-	}
-	return string(b)
-}
+// The marathon-lb names zdd relies on too live in package labels.
+func sanitize(s string) string { return labels.Sanitize(s) }
 
-// appIDName is the app id without its leading '/' and with '/' turned into '_'.
-func appIDName(appID string) string {
-	return strings.ReplaceAll(strings.TrimPrefix(appID, "/"), "/", "_")
-}
+func appIDName(appID string) string { return labels.AppIDName(appID) }
 
-// BackendName is marathon-lb's backend (and per-service frontend) name.
-func BackendName(appID string, servicePort int) string {
-	return appIDName(appID) + "_" + strconv.Itoa(servicePort)
-}
+// BackendName is labels.BackendName.
+func BackendName(appID string, servicePort int) string { return labels.BackendName(appID, servicePort) }
 
-// ServerName is sanitize(host_ip_port), or sanitize(ip_port) when host == ip.
-func ServerName(host, ip string, port int) string {
-	if host == ip {
-		return sanitize(ip + "_" + strconv.Itoa(port))
-	}
-	return sanitize(host + "_" + ip + "_" + strconv.Itoa(port))
-}
+// ServerName is labels.ServerName.
+func ServerName(host, ip string, port int) string { return labels.ServerName(host, ip, port) }
 
-// serverID is marathon-lb's stable server id: sha256(name) mod 32767, retried
-// with "<name> <hexdigest>" while it is 0 or already taken in the backend.
 func serverID(name string, taken map[int64]bool) int64 {
 	sum := sha256.Sum256([]byte(name))
 	// The digest as a big-endian integer, mod 32767, byte by byte.
