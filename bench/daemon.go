@@ -15,6 +15,7 @@ import (
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
 	"github.com/marathon-dataplane/marathon-dataplane/internal/stack"
+	"github.com/marathon-dataplane/marathon-dataplane/labels"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon/marathontest"
 )
@@ -130,7 +131,7 @@ func measureDaemon(n, events int, window time.Duration) error {
 			time.Sleep(time.Millisecond)
 		}
 		// ...and HAProxy runs it.
-		at, err := waitServer(ctx, rt, backendOf(id, before), addr, time.Minute)
+		at, err := waitServer(ctx, rt, labels.BackendName(id, before.PortDefinitions[0].Port), addr, time.Minute)
 		if err != nil {
 			return fmt.Errorf("event %d: %w\n%s", i, err, logs.String())
 		}
@@ -228,10 +229,4 @@ func tcpAnswers(addr string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
-}
-
-// backendOf is an app's backend name (marathon-lb's: the id without its
-// leading slash, / as _, then _<service port>).
-func backendOf(id string, a marathon.App) string {
-	return strings.ReplaceAll(strings.TrimPrefix(id, "/"), "/", "_") + "_" + strconv.Itoa(a.PortDefinitions[0].Port)
 }

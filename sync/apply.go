@@ -217,7 +217,7 @@ func applyTransaction(ctx context.Context, api ConfigAPI, plan Plan, log *zap.Lo
 func applyFull(ctx context.Context, api ConfigAPI, plan Plan, log *zap.Logger) (ApplyResult, error) {
 	res := ApplyResult{Strategy: Full}
 	start := time.Now()
-	version, text, err := renderPlan(ctx, api, plan, nil)
+	version, text, err := renderPlan(ctx, api, plan, nil, nil)
 	if err != nil {
 		return res, err
 	}

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-
-	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
 )
 
 // persister writes runtime changes into haproxy.cfg in the background
@@ -103,23 +101,10 @@ func (p *persister) loop() {
 	}
 }
 
-// write renders plan's state at the current version, which must be the
+// write writes plan's state at the current version, which must be the
 // one the plan was made at or one this persister produced from it.
 func (p *persister) write(ctx context.Context, plan Plan, busy map[string]bool) (int64, int64, error) {
-	text, version, err := p.api.RawConfig(ctx, "")
-	if err != nil {
-		return 0, 0, fmt.Errorf("read the configuration text: %w", err)
-	}
-	if version != plan.Version && !p.ours(plan.Version, version) {
-		return 0, 0, fmt.Errorf("the configuration moved from version %d to %d under another writer: %w", plan.Version, version, dataplane.ErrConflict)
-	}
-	desired := withBusyServers(plan.Desired, plan.Current, busy)
-	text = ReplaceOwned(text, plan.Current, desired)
-	wr, err := p.api.PostRawConfig(ctx, version, text, dataplane.RawOptions{SkipReload: true})
-	if err != nil {
-		return 0, 0, fmt.Errorf("persist configuration (skip_reload): %w", err)
-	}
-	return version, wr.Version, nil
+	return persistWithoutReload(ctx, p.api, plan, busy, p.ours)
 }
 
 // last returns the last version a write produced (0: none).

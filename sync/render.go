@@ -366,7 +366,10 @@ func renderTCPRequest(b *strings.Builder, r dataplane.TCPRequestRule) {
 // rendered here from Desired (servers still draining, busy, kept as
 // Current has them) into the text the API serves, checked to be at the
 // version Current was read at; without them, through a transaction.
-func renderPlan(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]bool) (int64, string, error) {
+//
+// ours, when set, accepts a version the configuration moved to since the
+// plan was read as this process's own doing (the background writer's).
+func renderPlan(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]bool, ours func(from, to int64) bool) (int64, string, error) {
 	if plan.Desired == nil {
 		return renderWith(ctx, api, plan.Steps)
 	}
@@ -374,7 +377,7 @@ func renderPlan(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]b
 	if err != nil {
 		return 0, "", fmt.Errorf("read the configuration text: %w", err)
 	}
-	if plan.Version != 0 && version != plan.Version {
+	if plan.Version != 0 && version != plan.Version && (ours == nil || !ours(plan.Version, version)) {
 		return 0, "", fmt.Errorf("the configuration moved from version %d to %d since it was read: %w", plan.Version, version, dataplane.ErrConflict)
 	}
 	var sections []Section

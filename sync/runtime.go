@@ -221,16 +221,18 @@ func applyRuntimeSteps(ctx context.Context, rt RuntimeAPI, dr *drainer, steps []
 // changes (Runtime API); the file now says the same, so a later reload or
 // restart keeps them. Servers still draining stay in the file until they
 // are gone.
-func persistWithoutReload(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]bool) (int64, error) {
-	version, text, err := renderPlan(ctx, api, plan, busy)
+// It returns the version it wrote at and the one the write produced; ours
+// is renderPlan's.
+func persistWithoutReload(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]bool, ours func(from, to int64) bool) (int64, int64, error) {
+	version, text, err := renderPlan(ctx, api, plan, busy, ours)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	wr, err := api.PostRawConfig(ctx, version, text, dataplane.RawOptions{SkipReload: true})
 	if err != nil {
-		return 0, fmt.Errorf("persist configuration (skip_reload): %w", err)
+		return 0, 0, fmt.Errorf("persist configuration (skip_reload): %w", err)
 	}
-	return wr.Version, nil
+	return version, wr.Version, nil
 }
 
 // renderWith returns the current configuration version and the text the
@@ -307,7 +309,7 @@ func applyRuntime(ctx context.Context, api ConfigAPI, rt RuntimeAPI, dr *drainer
 		return res, nil
 	}
 	persistStart := time.Now()
-	v, err := persistWithoutReload(ctx, api, Plan{Steps: persist, Current: plan.Current, Desired: plan.Desired, Version: plan.Version}, busy)
+	_, v, err := persistWithoutReload(ctx, api, Plan{Steps: persist, Current: plan.Current, Desired: plan.Desired, Version: plan.Version}, busy, nil)
 	res.Persist = time.Since(persistStart)
 	if err != nil {
 		return res, fmt.Errorf("runtime changes applied but not yet persisted: %w", err)
