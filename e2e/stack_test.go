@@ -111,15 +111,21 @@ func (s *env) cli(args ...string) (int, string) {
 		"--http-bind", fmt.Sprintf("127.0.0.1:%d", s.httpPort), "--appid-bind", fmt.Sprintf("127.0.0.1:%d", s.appIDPort),
 		"--https-bind", fmt.Sprintf("127.0.0.1:%d", s.httpsPort), "--ssl-cert-dir", s.certDir,
 		"--bind-addr", "127.0.0.1", "--log-level", "warn", "--haproxy-socket", s.hap.Socket)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return run(s.t, 60*time.Second, args...)
+}
+
+// run runs the CLI with args, bounded by limit, and returns its exit code
+// and output.
+func run(t testing.TB, limit time.Duration, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	out, err := cmd.CombinedOutput()
+	out, err := exec.CommandContext(ctx, binary, args...).CombinedOutput()
 	code := 0
 	if err != nil {
 		ee, ok := err.(*exec.ExitError)
 		if !ok {
-			s.t.Fatalf("run cli: %v", err)
+			t.Fatalf("run %s: %v", args[0], err)
 		}
 		code = ee.ExitCode()
 	}

@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,19 +27,8 @@ func (s *env) zdd(t *testing.T, app marathon.App, extra ...string) (int, string)
 		t.Fatal(err)
 	}
 	args := append([]string{"zdd", "--marathon", s.sim.URL(), "--json", file, "--force", "--step-delay", "0.2", "--log-level", "info"}, extra...)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, binary, args...)
-	out, err := cmd.CombinedOutput()
-	code := 0
-	if err != nil {
-		ee, ok := err.(*exec.ExitError)
-		if !ok {
-			t.Fatalf("run zdd: %v", err)
-		}
-		code = ee.ExitCode()
-	}
-	for _, line := range strings.Split(string(out), "\n") {
+	code, out := run(t, 120*time.Second, args...)
+	for _, line := range strings.Split(out, "\n") {
 		// One line per step: what zdd decided, for the -v log.
 		for _, step := range []string{"created", "scaled", "killed", "deleted", "split", "rolling", "rolled", "drain wait", "zdd done", "zdd failed"} {
 			if strings.Contains(line, step) {
@@ -50,7 +37,7 @@ func (s *env) zdd(t *testing.T, app marathon.App, extra ...string) (int, string)
 			}
 		}
 	}
-	return code, string(out)
+	return code, out
 }
 
 // appOf extracts the app id a simulated task answered with.
