@@ -23,14 +23,19 @@ const (
 // exampleVhost checks the per-vhost templates at startup.
 const exampleVhost = "www.example.com"
 
-func readGlobalTemplate(cfg Config, name string, vars map[string]string) ([]templates.Directive, bool, error) {
+// readGlobalTemplate reads the global override of template name, filled
+// with vars (nil: a template marathon-lb does not format); ok is false
+// without one.
+func readGlobalTemplate(cfg Config, name string, vars map[string]string) (ds []templates.Directive, ok bool, err error) {
 	text, ok := cfg.Templates[name]
 	if !ok {
 		return nil, false, nil
 	}
-	filled, err := templates.Fill(text, vars)
+	filled := text
+	if vars != nil {
+		filled, err = templates.Fill(text, vars)
+	}
 	if err == nil {
-		var ds []templates.Directive
 		if ds, err = templates.Parse(filled); err == nil {
 			return ds, true, nil
 		}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
 	"github.com/marathon-dataplane/marathon-dataplane/labels"
-	"github.com/marathon-dataplane/marathon-dataplane/templates"
 )
 
 // The shared frontends' heads (§5.2 rows 22, 24, 41, 42) are global-only
@@ -32,20 +31,9 @@ var sharedHeadTemplates = map[string]bool{tmplHTTPHead: true, tmplAppIDHead: tru
 // applySharedHead applies the global template name, when set, to fe, a
 // shared frontend with its built-in bind and no routing yet.
 func applySharedHead(cfg Config, name string, fe *Frontend, shape frontendShape, vars map[string]string) error {
-	text, ok := cfg.Templates[name]
-	if !ok {
-		return nil
-	}
-	filled := text
-	if vars != nil {
-		var err error
-		if filled, err = templates.Fill(text, vars); err != nil {
-			return fmt.Errorf("HAPROXY_%s: %w", name, err)
-		}
-	}
-	ds, err := templates.Parse(filled)
-	if err != nil {
-		return fmt.Errorf("HAPROXY_%s: %w", name, err)
+	ds, ok, err := readGlobalTemplate(cfg, name, vars)
+	if !ok || err != nil {
+		return err
 	}
 	fe.Binds, fe.TCPRequestRules = nil, nil
 	if err := applyFrontendShaped(ds, shape, fe); err != nil {
