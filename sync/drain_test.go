@@ -7,6 +7,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
 )
 
@@ -82,5 +83,28 @@ func TestDrainerWaitsForSessionsOrGrace(t *testing.T) {
 		if rt.calls[i] != want[i] {
 			t.Fatalf("calls %v want %v", rt.calls, want)
 		}
+	}
+}
+
+// TestDrainerReleasesServersWantedAgain: a task that failed its check and
+// passed it again before its sessions ended keeps an unchanged server
+// object, so no step touches it; the drainer puts it back in service.
+func TestDrainerReleasesServersWantedAgain(t *testing.T) {
+	d := newDrainer(time.Minute)
+	rt := &fakeRuntime{sessions: map[string]int64{"s1": 1, "s2": 1}}
+	ctx, log := context.Background(), zap.NewNop()
+	for _, srv := range []string{"s1", "s2"} {
+		if still, err := d.remove(ctx, rt, "be", srv, log); err != nil || !still {
+			t.Fatalf("%s: still=%v err=%v", srv, still, err)
+		}
+	}
+	rt.calls = nil
+	desired := NewState()
+	desired.Backends["be"] = &Backend{Servers: []dataplane.Server{{Name: "s1"}}}
+	if err := d.release(ctx, rt, desired, log); err != nil {
+		t.Fatal(err)
+	}
+	if len(rt.calls) != 1 || rt.calls[0] != "state be/s1 ready" || d.draining("be", "s1") || !d.draining("be", "s2") {
+		t.Fatalf("calls %v, s1 draining %v, s2 draining %v", rt.calls, d.draining("be", "s1"), d.draining("be", "s2"))
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -84,6 +86,34 @@ func (d *drainer) draining(backend, server string) bool {
 
 // forget drops servers that are wanted again (a task that came back).
 func (d *drainer) forget(backend, server string) { delete(d.since, backend+"/"+server) }
+
+// release puts back into service the draining servers desired wants again
+// (a task whose health check failed, then passed, before its sessions
+// ended): its server object is unchanged, so no step would touch it, and
+// it would stay in DRAIN.
+func (d *drainer) release(ctx context.Context, rt RuntimeAPI, desired *State, log *zap.Logger) error {
+	for key := range d.since {
+		backend, server, _ := strings.Cut(key, "/")
+		be := desired.Backends[backend]
+		if be == nil {
+			continue
+		}
+		i := slices.IndexFunc(be.Servers, func(s dataplane.Server) bool { return s.Name == server })
+		if i < 0 {
+			continue
+		}
+		state := "ready"
+		if be.Servers[i].Maintenance == "enabled" {
+			state = "maint"
+		}
+		if err := rt.SetServerState(ctx, backend, server, state); err != nil && !errors.Is(err, runtimeapi.ErrNoSuchServer) {
+			return fmt.Errorf("put back draining server %s: %w", key, err)
+		}
+		delete(d.since, key)
+		log.Info("draining server wanted again; back in service", zap.String("backend", backend), zap.String("server", server))
+	}
+	return nil
+}
 
 func serverIdle(ctx context.Context, rt RuntimeAPI, backend, server string) (bool, error) {
 	rows, err := rt.ShowStat(ctx, backend)

@@ -253,6 +253,11 @@ func (s *Syncer) Sync(ctx context.Context) (r Result, err error) {
 		if err != nil {
 			return r, err
 		}
+		if s.Runtime != nil && s.drains != nil {
+			if err := s.drains.release(ctx, s.Runtime, r.Build.State, s.log()); err != nil {
+				s.log().Warn("could not put a draining server back in service; next pass", zap.Error(err))
+			}
+		}
 		if r.Plan.Empty() {
 			s.log().Info("in sync; nothing to write", zap.Int("backends", len(r.Build.State.Backends)),
 				zap.Int("servers", r.Build.State.ServerCount()), zap.Duration("duration", time.Since(start)))
