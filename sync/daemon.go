@@ -162,6 +162,7 @@ func (d *Daemon) send(t trigger) {
 		d.pending.full = d.pending.full || t.full
 		d.pending.reconcile = d.pending.reconcile || t.reconcile
 		d.pending.relist = d.pending.relist || t.relist
+		d.pending.reason = mergeReason(d.pending.reason, t)
 		d.mu.Unlock()
 	}
 }
@@ -173,6 +174,9 @@ func (d *Daemon) takePending(t trigger) trigger {
 	t.full = t.full || d.pending.full
 	t.reconcile = t.reconcile || d.pending.reconcile
 	t.relist = t.relist || d.pending.relist
+	if d.pending.reason != "" {
+		t.reason = mergeReason(t.reason, d.pending)
+	}
 	d.pending = trigger{}
 	return t
 }
