@@ -1,6 +1,8 @@
 package sync
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
 
@@ -88,27 +90,50 @@ func (ipResolver) LookupHost(host string) (string, error) { return host, nil }
 
 // BenchmarkEventOneAppChanged is an event's whole in-process cost with the
 // cache: build, what HAProxy has (the last applied state), and diff.
+// from=listing is a source that only lists (every app's key is computed
+// and compared); from=events is the daemon's AppCache, which applies the
+// task's status update and names the app it changed (only that app is
+// looked at).
 func BenchmarkEventOneAppChanged(b *testing.B) {
-	for _, n := range []int{100, 1000, 10000} {
-		apps, cfg, cache := cachedSynthetic(n)
-		current := cache.Build(apps, cfg, ipResolver{}, Existing{}).State
-		b.Run(fmt.Sprintf("apps=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				apps[i%n].Tasks[0].Ports[0]++
-				built := cache.Build(apps, cfg, ipResolver{}, ExistingIn(current, nil))
-				opt := DiffOptions{DynamicServers: true}
-				if built.Base != nil && built.Base == current {
-					opt.Incremental, opt.Changed = true, built.Changed
-				}
-				// A moved server is a delete and a create (and now and then
-				// another server's id, when the new name's id collides).
-				if p := DiffWith(current, built.State, opt); len(p.Steps) < 2 || len(p.Steps) > 3 {
-					b.Fatalf("want 2 or 3 steps, got %v", p.Steps)
-				}
-				current = built.State
+	for _, from := range []string{"listing", "events"} {
+		for _, n := range []int{100, 1000, 10000} {
+			apps, cfg, cache := cachedSynthetic(n)
+			mm := &memoryMarathon{apps: map[string]marathon.App{}}
+			for _, a := range apps {
+				mm.apps[a.ID] = a
 			}
-		})
+			ac := NewAppCache(mm)
+			list, _, gen, _ := ac.AppsSince(context.Background(), 0)
+			current := cache.BuildSince(list, nil, gen, cfg, ipResolver{}, Existing{}).State
+			b.Run(fmt.Sprintf("from=%s/apps=%d", from, n), func(b *testing.B) {
+				b.ReportAllocs()
+				for i := 0; i < b.N; i++ {
+					a := &apps[i%n]
+					a.Tasks[0].Ports[0]++
+					var built Build
+					if from == "listing" {
+						built = cache.Build(apps, cfg, ipResolver{}, ExistingIn(current, nil))
+					} else {
+						t := a.Tasks[0]
+						raw, _ := json.Marshal(marathon.StatusUpdateEvent{AppID: a.ID, TaskID: t.ID, TaskStatus: t.State,
+							Host: t.Host, Ports: []int{t.Ports[0]}})
+						ac.Observe(marathon.Event{Type: marathon.EventStatusUpdate, Data: raw})
+						list, changed, gen, _ := ac.AppsSince(context.Background(), cache.Gen())
+						built = cache.BuildSince(list, changed, gen, cfg, ipResolver{}, ExistingIn(current, nil))
+					}
+					opt := DiffOptions{DynamicServers: true}
+					if built.Base != nil && built.Base == current {
+						opt.Incremental, opt.Changed = true, built.Changed
+					}
+					// A moved server is a delete and a create (and now and then
+					// another server's id, when the new name's id collides).
+					if p := DiffWith(current, built.State, opt); len(p.Steps) < 2 || len(p.Steps) > 3 {
+						b.Fatalf("want 2 or 3 steps, got %v", p.Steps)
+					}
+					current = built.State
+				}
+			})
+		}
 	}
 }
 

@@ -152,7 +152,25 @@ type ServiceInfo struct {
 	Mode        string   `json:"mode"`
 	VHosts      []string `json:"vhosts,omitempty"`
 	Path        string   `json:"path,omitempty"`
-	Servers     int      `json:"servers"`
+	// Servers is filled in by Build.ServicesWithServers: a task event
+	// changes a backend's servers, not the list of services, which
+	// passes share.
+	Servers int `json:"servers"`
+}
+
+// ServicesWithServers returns b.Services with each one's server count.
+func (b Build) ServicesWithServers() []ServiceInfo {
+	return withServerCounts(b.Services, b.State)
+}
+
+func withServerCounts(services []ServiceInfo, st *State) []ServiceInfo {
+	out := slices.Clone(services)
+	for i := range out {
+		if st != nil && st.Backends[out[i].Backend] != nil {
+			out[i].Servers = len(st.Backends[out[i].Backend].Servers)
+		}
+	}
+	return out
 }
 
 // service is one (app, service port index) on its way to HAProxy objects.
@@ -238,7 +256,7 @@ func buildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 		ab, hit := cache.get(app.ID, key)
 		if !hit {
 			ab = buildApp(app, cfg, res, assigner, existing, draining)
-			cache.put(app.ID, key, ab)
+			cache.put(app, key, ab)
 		}
 		if cache.changedIn(app.ID, ab, hit) {
 			changed = append(changed, rebuilt{app.ID, ab})
@@ -297,7 +315,7 @@ func buildDesired(apps []marathon.App, cfg Config, res Resolver, existing Existi
 		}
 		b.Services = append(b.Services, ServiceInfo{
 			AppID: s.appID, PortIndex: s.index, ServicePort: s.bindPort, Backend: s.backend,
-			Mode: s.mode, VHosts: s.lbl.VHosts, Path: s.lbl.Path, Servers: len(s.servers),
+			Mode: s.mode, VHosts: s.lbl.VHosts, Path: s.lbl.Path,
 		})
 	}
 	appWarnings := len(b.Warnings)

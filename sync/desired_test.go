@@ -89,7 +89,7 @@ func TestBuildDesiredGolden(t *testing.T) {
 			cfg := testConfig()
 			cfg.HealthCheck = f.HealthCheck
 			b := BuildDesired(f.Apps, cfg, fakeResolver{}, Existing{ForeignPorts: map[int]string{9090: "stats"}})
-			g := buildGolden{State: b.State, Warnings: b.Warnings, Services: b.Services, Skipped: b.Skipped, Rejected: map[string][]string{}}
+			g := buildGolden{State: b.State, Warnings: b.Warnings, Services: b.ServicesWithServers(), Skipped: b.Skipped, Rejected: map[string][]string{}}
 			for app, errs := range b.Rejected {
 				for _, e := range errs {
 					g.Rejected[app] = append(g.Rejected[app], e.Error())

@@ -18,6 +18,16 @@ type AppSource interface {
 	Apps(ctx context.Context) ([]marathon.App, error)
 }
 
+// ChangeTrackingSource is an AppSource that also tells which apps changed
+// between two of its lists (AppCache): a pass then rebuilds those only.
+type ChangeTrackingSource interface {
+	AppSource
+	// AppsSince returns the apps sorted by id, the ids of the apps
+	// added, changed or removed since the list of generation since (nil:
+	// unknown), and this list's generation.
+	AppsSince(ctx context.Context, since uint64) (apps []marathon.App, changed map[string]bool, gen uint64, err error)
+}
+
 // Syncer runs one fetch → build → read → diff → apply pass.
 type Syncer struct {
 	Apps     AppSource
@@ -129,11 +139,28 @@ func (r Result) Partial() bool { return len(r.Build.Rejected) > 0 }
 // nothing is planned, so the load balancer is never emptied by it.
 func (s *Syncer) Plan(ctx context.Context) (Result, error) {
 	var r Result
-	apps, err := s.Apps.Apps(ctx)
+	if s.builds == nil {
+		s.builds = NewBuildCache()
+	}
+	var (
+		apps    []marathon.App
+		changed map[string]bool
+		gen     uint64
+		err     error
+	)
+	if src, ok := s.Apps.(ChangeTrackingSource); ok {
+		apps, changed, gen, err = src.AppsSince(ctx, s.builds.Gen())
+	} else {
+		apps, err = s.Apps.Apps(ctx)
+	}
 	if err != nil {
 		return r, fmt.Errorf("fetch apps from Marathon: %w", err)
 	}
 	apps, refused := s.withoutRefused(apps)
+	if refused != nil {
+		// The list lacks the refused apps: not the source's list.
+		changed = nil
+	}
 	current, foreign, err := s.readCurrent(ctx)
 	if err != nil {
 		return r, fmt.Errorf("read HAProxy configuration: %w", err)
@@ -152,10 +179,7 @@ func (s *Syncer) Plan(ctx context.Context) (Result, error) {
 	}
 	existing := ExistingIn(current, foreign)
 	existing.Health = s.health
-	if s.builds == nil {
-		s.builds = NewBuildCache()
-	}
-	r.Build = s.builds.Build(apps, cfg, s.Resolver, existing)
+	r.Build = s.builds.BuildSince(apps, changed, gen, cfg, s.Resolver, existing)
 	for id, errs := range refused {
 		r.Build.Rejected[id] = errs
 	}

@@ -146,7 +146,7 @@ type planOutput struct {
 func printPlan(w io.Writer, format string, r sync.Result) error {
 	if format == "json" {
 		out := planOutput{Steps: r.Plan.Steps, Reload: r.Plan.NeedsReload(), Rejected: map[string][]string{},
-			Services: r.Build.Services, NotExposed: r.Build.Skipped, Warnings: r.Build.Warnings}
+			Services: r.Build.ServicesWithServers(), NotExposed: r.Build.Skipped, Warnings: r.Build.Warnings}
 		if out.Steps == nil {
 			out.Steps = []sync.Step{}
 		}
