@@ -38,6 +38,9 @@ type persister struct {
 	wrote  map[int64]int64
 	latest int64
 	err    error
+	// written is the last write's text and version, which the next write
+	// starts from (only the loop's goroutine uses it).
+	written writtenText
 	// Writes and LastDuration describe the writes so far.
 	writes       int
 	lastDuration time.Duration
@@ -104,7 +107,18 @@ func (p *persister) loop() {
 // write writes plan's state at the current version, which must be the
 // one the plan was made at or one this persister produced from it.
 func (p *persister) write(ctx context.Context, plan Plan, busy map[string]bool) (int64, int64, error) {
-	return persistWithoutReload(ctx, p.api, plan, busy, p.ours)
+	from, to, text, err := persistOnto(ctx, p.api, plan, busy, p.ours, p.written)
+	p.written = writtenText{}
+	if err == nil {
+		p.written = writtenText{text: text, version: to}
+		// The Data Plane API parses a file written under it on the next
+		// request that reads the configuration (0.3 s at 10,000
+		// backends). Ask for the version here, while events still skip
+		// asking (writing), so that the next event's question finds it
+		// parsed instead of waiting for it.
+		_, _ = p.api.Version(ctx)
+	}
+	return from, to, err
 }
 
 // last returns the last version a write produced (0: none).

@@ -61,6 +61,30 @@ func TestPersisterWritesTheNewestState(t *testing.T) {
 		t.Fatalf("versions %d→%d not recognised as ours", start, version)
 	}
 
+	// A write after our own starts from the text it posted: the file is
+	// not read back.
+	rawReads := func() int {
+		n := 0
+		for _, r := range fake.Requests() {
+			if r.Method == "GET" && strings.HasSuffix(r.Path, "/configuration/raw") {
+				n++
+			}
+		}
+		return n
+	}
+	reads := rawReads()
+	p.submit(Plan{Current: current, Desired: current, Version: version}, nil)
+	if err := p.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rawReads() != reads {
+		t.Fatalf("a write after our own read the file back (%d reads, was %d)", rawReads(), reads)
+	}
+	if p.last() <= version || !p.ours(version, p.last()) {
+		t.Fatalf("the write from our own text did not land: version %d, last write %d", version, p.last())
+	}
+	version = p.last()
+
 	fake.ExternalEdit()
 	p.submit(Plan{Current: current, Desired: current, Version: version}, nil)
 	select {
@@ -73,5 +97,15 @@ func TestPersisterWritesTheNewestState(t *testing.T) {
 	}
 	if err := p.flush(ctx); !errors.Is(err, dataplane.ErrConflict) {
 		t.Fatalf("flush: %v", err)
+	}
+	// The next write, at the version the pass read after the edit, reads
+	// the file again (the edit is kept) and lands.
+	edited, err := api.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.submit(Plan{Current: current, Desired: current, Version: edited}, nil)
+	if err := p.flush(ctx); err != nil {
+		t.Fatalf("the write after a conflict: %v", err)
 	}
 }

@@ -380,6 +380,12 @@ func renderPlan(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]b
 	if plan.Version != 0 && version != plan.Version && (ours == nil || !ours(plan.Version, version)) {
 		return 0, "", fmt.Errorf("the configuration moved from version %d to %d since it was read: %w", plan.Version, version, dataplane.ErrConflict)
 	}
+	return version, renderOnto(text, plan, busy), nil
+}
+
+// renderOnto is text with plan's desired objects (and its HAPROXY_HEAD
+// sections) in place of the owned ones.
+func renderOnto(text string, plan Plan, busy map[string]bool) string {
 	var sections []Section
 	for _, s := range plan.Steps {
 		if s.Object == ObjSection {
@@ -387,7 +393,7 @@ func renderPlan(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]b
 		}
 	}
 	desired := withBusyServers(plan.Desired, plan.Current, busy)
-	return version, ReplaceSections(ReplaceOwned(text, plan.Current, desired), sections), nil
+	return ReplaceSections(ReplaceOwned(text, plan.Current, desired), sections)
 }
 
 // withBusyServers is desired with the servers still draining (busy, keyed
