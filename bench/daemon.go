@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
@@ -27,7 +29,11 @@ import (
 // HAProxy runs it as a server, through the event stream, the coalescing
 // window, the app copy and the socket; the daemon's CPU per event and its
 // resident memory; and requests failed under a bounded load meanwhile.
-// The number of apps is bounded by open files: each task is a listener.
+// Each task is a real listener, unless that would take more than half
+// the open files this process may have (10,000 apps × 5 tasks): then only
+// the apps the events and the load touch have listeners, and the others'
+// tasks are reported running on ports nothing listens on
+// (marathontest.EnvNoListeners), which HAProxy does not check.
 func measureDaemon(n, events int, window time.Duration) error {
 	dir, err := os.MkdirTemp("", "mdp-bench-daemon-")
 	if err != nil {
@@ -53,9 +59,19 @@ func measureDaemon(n, events int, window time.Duration) error {
 		return err
 	}
 	defer func() { _ = sim.Close() }()
+	touched := map[int]bool{n - 1: true} // the loaded app
+	for i := 0; i < events; i++ {
+		touched[(i*7)%(n-1)] = true
+	}
+	var lim syscall.Rlimit
+	_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	quiet := uint64(n*5) > lim.Cur/2
 	for i := 0; i < n; i++ {
 		app := marathon.App{ID: fmt.Sprintf("/bench/app%d", i), Instances: 5,
 			PortDefinitions: []marathon.PortDefinition{{Port: ports[i]}}}
+		if quiet && !touched[i] {
+			app.Env = map[string]any{marathontest.EnvNoListeners: "true"}
+		}
 		if _, err := sim.CreateApp(app); err != nil {
 			return fmt.Errorf("create %s: %w", app.ID, err)
 		}
@@ -73,7 +89,7 @@ func measureDaemon(n, events int, window time.Duration) error {
 	cmd := exec.CommandContext(dctx, binary, "sse", "--marathon", sim.URL(), "--group", "*", "--listen", listen,
 		"--dataplane-url", st.DataplaneURL, "--dataplane-password-file", st.PasswordFile, "--haproxy-socket", st.Socket,
 		"--dont-bind-http-https", "--appid-bind", "127.0.0.1:"+strconv.Itoa(ports[n]), "--bind-addr", "127.0.0.1",
-		"--coalesce-window", window.String(), "--coalesce-max-delay", (10 * window).String(), "--log-level", "warn")
+		"--coalesce-window", window.String(), "--coalesce-max-delay", (10 * window).String(), "--log-level", "warn", "--debug-pprof")
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	start := time.Now()
@@ -143,10 +159,20 @@ func measureDaemon(n, events int, window time.Duration) error {
 	cpu := procCPU(cmd.Process.Pid) - cpu0
 	stopLoad()
 	rss := procRSS(cmd.Process.Pid)
+	heap := metricMB("http://"+listen+"/metrics", "go_memstats_heap_inuse_bytes")
+	if heapProfile != "" {
+		if err := download("http://"+listen+"/debug/pprof/heap?gc=1", heapProfile); err != nil {
+			return fmt.Errorf("heap profile: %w", err)
+		}
+	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	fmt.Printf("%-7d %-14s %7d %10s %10s %10s %8s  initial sync %s, cpu/event %s, rss %d MB, window %s, load %d requests %d failed\n",
+	note := ""
+	if quiet {
+		note = fmt.Sprintf(", %d apps' tasks without listeners", n-len(touched))
+	}
+	fmt.Printf("%-7d %-14s %7d %10s %10s %10s %8s  initial sync %s, cpu/event %s, rss %d MB (heap in use %d MB), window %s, load %d requests %d failed%s\n",
 		n, "daemon (sse)", events, round(pct(lat, 50)), round(pct(lat, 99)), round(lat[len(lat)-1]), "-",
-		round(initial), round(cpu/time.Duration(events)), rss, window, sent.Load(), failed.Load())
+		round(initial), round(cpu/time.Duration(events)), rss, heap, window, sent.Load(), failed.Load(), note)
 	return nil
 }
 
@@ -185,7 +211,8 @@ func waitAll(ctx context.Context, rt *runtimeapi.Client, n int, limit time.Durat
 				return nil
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		// A whole `show stat` at 50,000 servers is a load of its own.
+		time.Sleep(50*time.Millisecond + time.Duration(n)*20*time.Microsecond)
 	}
 	return fmt.Errorf("fewer than %d servers after %s", n, limit)
 }
@@ -229,4 +256,45 @@ func tcpAnswers(addr string) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
+}
+
+// metricMB reads one gauge in bytes from a Prometheus text page, in MB
+// (-1 when absent).
+func metricMB(url, name string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return int(f / (1 << 20))
+			}
+		}
+	}
+	return -1
+}
+
+// download saves url's body to path.
+func download(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -50,6 +51,7 @@ func daemonCommand() *cli.Command {
 				Usage: "compare HAProxy's configuration and live servers with Marathon this often and repair what someone changed out of band (0 = off)"},
 			&cli.StringFlag{Name: "listen", EnvVars: []string{"LISTEN"}, Value: "127.0.0.1:8090", Usage: "address of /healthz, /readyz, /metrics and /status"},
 			&cli.StringFlag{Name: "status-token-file", EnvVars: []string{"STATUS_TOKEN_FILE"}, Usage: "when set, /status needs 'Authorization: Bearer <token>'"},
+			&cli.BoolFlag{Name: "debug-pprof", EnvVars: []string{"DEBUG_PPROF"}, Usage: "serve Go's runtime profiles under /debug/pprof/ on --listen (behind --status-token-file when set)"},
 			&cli.DurationFlag{Name: "ready-max-age", EnvVars: []string{"READY_MAX_AGE"}, Value: 5 * time.Minute, Usage: "/readyz fails while the last successful sync is older than this"},
 		),
 		Before: func(c *cli.Context) error {
@@ -169,7 +171,7 @@ func runDaemon(c *cli.Context) error {
 			return []string{info["Pid"]}, nil
 		}
 	}
-	srv := &http.Server{Handler: daemonHandler(d, reg, token, c.Duration("ready-max-age"), mlb), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: daemonHandler(d, reg, token, c.Duration("ready-max-age"), mlb, c.Bool("debug-pprof")), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			o.log.Error("status listener stopped", zap.Error(err))
@@ -210,7 +212,7 @@ func runDaemon(c *cli.Context) error {
 }
 
 // daemonHandler serves the daemon's own endpoints.
-func daemonHandler(d *sync.Daemon, reg *prometheus.Registry, token string, readyAge time.Duration, mlb mlbEndpoints) http.Handler {
+func daemonHandler(d *sync.Daemon, reg *prometheus.Registry, token string, readyAge time.Duration, mlb mlbEndpoints, profiles bool) http.Handler {
 	mux := http.NewServeMux()
 	guard := func(next http.HandlerFunc) http.HandlerFunc {
 		return func(w http.ResponseWriter, r *http.Request) {
@@ -240,5 +242,14 @@ func daemonHandler(d *sync.Daemon, reg *prometheus.Registry, token string, ready
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(d.Status())
 	}))
+	if profiles {
+		// Opt-in: the command line (argv) and memory profiles are no one
+		// else's business.
+		mux.HandleFunc("/debug/pprof/", guard(pprof.Index))
+		mux.HandleFunc("/debug/pprof/cmdline", guard(pprof.Cmdline))
+		mux.HandleFunc("/debug/pprof/profile", guard(pprof.Profile))
+		mux.HandleFunc("/debug/pprof/symbol", guard(pprof.Symbol))
+		mux.HandleFunc("/debug/pprof/trace", guard(pprof.Trace))
+	}
 	return mux
 }

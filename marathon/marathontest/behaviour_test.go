@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -548,5 +549,31 @@ func TestUnhealthyVersion(t *testing.T) {
 	a, _ := s.App("/broken")
 	if len(a.Deployments) != 1 || a.TasksHealthy != 0 {
 		t.Fatalf("after 30 failed checks: deployments %v, healthy %d", a.Deployments, a.TasksHealthy)
+	}
+}
+
+// TestTasksWithoutListeners: MARATHONTEST_NO_LISTENERS=true tasks run
+// through the usual states with distinct host ports in 61000-65535, and
+// nothing answers on them; the deployment completes.
+func TestTasksWithoutListeners(t *testing.T) {
+	s := start(t, Options{})
+	app := hostApp("/quiet", 3)
+	app.Env = map[string]any{EnvNoListeners: "true"}
+	mustCreate(t, s, app)
+	waitFor(t, "3 running tasks and no deployment", func() bool {
+		a, _ := s.App("/quiet")
+		return len(runningTasks(s, "/quiet")) == 3 && len(a.Deployments) == 0
+	})
+	seen := map[int]bool{}
+	for _, task := range runningTasks(s, "/quiet") {
+		p := task.Ports[0]
+		if p < 61000 || p > 65535 || seen[p] {
+			t.Fatalf("task %s port %d: want distinct ports in 61000-65535", task.ID, p)
+		}
+		seen[p] = true
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(task.Host, strconv.Itoa(p)), time.Second); err == nil {
+			c.Close()
+			t.Fatalf("task %s: something answers on %d", task.ID, p)
+		}
 	}
 }

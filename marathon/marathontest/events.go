@@ -2,6 +2,7 @@ package marathontest
 
 import (
 	"encoding/json"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -28,9 +29,12 @@ type bus struct {
 // subscriber is one open /v2/events stream.
 type subscriber struct {
 	filter map[string]bool // empty: every event
-	ch     chan []byte     // SSE frames
-	done   chan struct{}   // closed when the stream must end
-	once   sync.Once
+	// light is ?plan-format=light: deployment events' plans come without
+	// the original and target groups (every app, twice).
+	light bool
+	ch    chan []byte   // SSE frames
+	done  chan struct{} // closed when the stream must end
+	once  sync.Once
 }
 
 func (sub *subscriber) end() { sub.once.Do(func() { close(sub.done) }) }
@@ -61,19 +65,46 @@ func (s *Server) emitLocked(eventType string, payload map[string]any) {
 	if _, ok := payload["timestamp"]; !ok {
 		payload["timestamp"] = now()
 	}
-	data, err := json.Marshal(payload)
-	if err != nil {
-		s.log.Error("event not serializable", zap.String("eventType", eventType), zap.Error(err))
+	wanted := false
+	for sub := range s.bus.subs {
+		wanted = wanted || len(sub.filter) == 0 || sub.filter[eventType]
+	}
+	if !wanted || s.bus.silent.Load() {
+		// Nobody would receive it (Marathon keeps no event history). A
+		// deployment event carries the whole group: at 10,000 apps,
+		// encoding it for no one made creating them take hours.
 		return
 	}
 	s.log.Debug("event", zap.String("eventType", eventType))
-	if s.bus.silent.Load() {
-		return
+	// Encoded once per plan format, when a subscriber wants it.
+	frames := map[bool][]byte{}
+	encode := func(light bool) []byte {
+		if f, ok := frames[light]; ok {
+			return f
+		}
+		p := payload
+		if plan, ok := payload["plan"].(map[string]any); ok && light {
+			p = maps.Clone(payload)
+			lp := maps.Clone(plan)
+			delete(lp, "original")
+			delete(lp, "target")
+			p["plan"] = lp
+		}
+		data, err := json.Marshal(p)
+		if err != nil {
+			s.log.Error("event not serializable", zap.String("eventType", eventType), zap.Error(err))
+		} else {
+			frames[light] = frame(eventType, data)
+		}
+		return frames[light]
 	}
-	f := frame(eventType, data)
 	for sub := range s.bus.subs {
 		if len(sub.filter) > 0 && !sub.filter[eventType] {
 			continue
+		}
+		f := encode(sub.light)
+		if f == nil {
+			return
 		}
 		select {
 		case sub.ch <- f:
@@ -114,6 +145,7 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	for _, t := range r.URL.Query()["event_type"] {
 		sub.filter[t] = true
 	}
+	sub.light = r.URL.Query().Get("plan-format") == "light"
 	remote := r.RemoteAddr
 	if h, _, err := net.SplitHostPort(remote); err == nil {
 		remote = h

@@ -85,20 +85,21 @@ type Server struct {
 	wg         sync.WaitGroup // every goroutine the simulator starts
 	healthHTTP *http.Client
 
-	mu          sync.Mutex
-	closed      bool
-	apps        map[string]*simApp
-	dying       map[*simApp]bool // deleted apps whose tasks are still being killed
-	deployments []*deployment    // running, oldest first
-	servicePort map[int]string   // assigned service port -> app id
-	nextIP      int              // last IP-per-task address handed out
-	lastVersion time.Time        // versions are unique and increasing
-	rootVersion string           // version of the root group
-	uuidTime    uint64           // last time-based UUID timestamp
-	uuidClock   uint16
-	uuidNode    uint64
-	unavailable int
-	bus         bus
+	mu            sync.Mutex
+	closed        bool
+	apps          map[string]*simApp
+	dying         map[*simApp]bool // deleted apps whose tasks are still being killed
+	deployments   []*deployment    // running, oldest first
+	servicePort   map[int]string   // assigned service port -> app id
+	nextIP        int              // last IP-per-task address handed out
+	nextQuietPort int              // next port of a task without listeners (EnvNoListeners)
+	lastVersion   time.Time        // versions are unique and increasing
+	rootVersion   string           // version of the root group
+	uuidTime      uint64           // last time-based UUID timestamp
+	uuidClock     uint16
+	uuidNode      uint64
+	unavailable   int
+	bus           bus
 
 	ln  net.Listener
 	srv *http.Server

@@ -221,3 +221,27 @@ func TestEventShapes(t *testing.T) {
 		}
 	}
 }
+
+// TestLightPlanFormat: with ?plan-format=light (what marathon-lb and
+// marathon-dataplane ask for) a deployment event's plan has no original
+// and target groups (every app, twice); without it, it has both.
+func TestLightPlanFormat(t *testing.T) {
+	s := start(t, Options{})
+	light := openStream(t, s, "?plan-format=light&event_type=deployment_success")
+	full := openStream(t, s, "?event_type=deployment_success")
+	waitFor(t, "two subscribers", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.bus.subs) == 2
+	})
+	mustCreate(t, s, hostApp("/light", 1))
+	for name, st := range map[string]*stream{"light": light, "full": full} {
+		e := st.waitEvent(t, "deployment_success", nil)
+		plan := e.Data["plan"].(map[string]any)
+		_, hasOriginal := plan["original"]
+		_, hasTarget := plan["target"]
+		if hasOriginal != (name == "full") || hasTarget != (name == "full") || plan["steps"] == nil || plan["id"] == nil {
+			t.Fatalf("%s plan keys: original %v target %v steps %v id %v", name, hasOriginal, hasTarget, plan["steps"] != nil, plan["id"])
+		}
+	}
+}

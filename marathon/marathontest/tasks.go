@@ -115,6 +115,18 @@ func (s *Server) launchLocked(app *simApp) *simTask {
 	for _, hc := range app.view.HealthChecks {
 		t.health = append(t.health, &healthState{check: hc})
 	}
+	if app.view.Env[EnvNoListeners] == "true" && !t.ipPerTask {
+		// Host ports without a process behind them (61000-65535, above
+		// the kernel's ephemeral range and the ports tests take).
+		for range ports {
+			t.ports = append(t.ports, 61000+s.nextQuietPort%4536)
+			s.nextQuietPort++
+		}
+		app.tasks = append(app.tasks, t)
+		s.statusLocked(t, "")
+		s.goLocked(func() { s.lifecycle(t) })
+		return t
+	}
 	proc, err := startTaskProcess(app.id, t.id, addrs, healthPaths(app.view))
 	if err == nil && app.view.Env[EnvUnhealthy] == "true" {
 		// A broken build: its health checks fail from the start.
@@ -258,6 +270,12 @@ func (s *Server) statusLocked(t *simTask, message string) {
 // unhealthy: their health-check paths answer 503 (every path when the app
 // has no HTTP check), as a version that never passes its checks.
 const EnvUnhealthy = "MARATHONTEST_UNHEALTHY"
+
+// EnvNoListeners set to "true" in an app's env gives its tasks host ports
+// that nothing listens on: Marathon reports them running as usual (and a
+// health check of theirs fails). Scale tests use it beyond what the open
+// files limit allows: every other task is a real server with a listener.
+const EnvNoListeners = "MARATHONTEST_NO_LISTENERS"
 
 // healthPaths are the paths of the app's HTTP health checks; nil means
 // the app has none, and an unhealthy task then fails every path.
