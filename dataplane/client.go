@@ -239,6 +239,12 @@ func (l restyLogger) emit(format string, v ...any) {
 func (c *Client) Version(ctx context.Context) (int64, error) {
 	var v int64
 	if _, err := c.Do(ctx, "GET", svc+"/configuration/version", nil, nil, &v); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			// Every v2 server has this path. The likely cause is a v3
+			// server: haproxytech's images run v3 as `dataplaneapi` since
+			// HAProxy 2.6.18 and keep v2 as `dataplaneapi-v2`.
+			return 0, fmt.Errorf("%w: %s answers no configuration version under /v2: not a Data Plane API v2 (in haproxytech's images since 2.6.18, run dataplaneapi-v2, not dataplaneapi, which is v3)", err, c.cfg.URL)
+		}
 		return 0, err
 	}
 	return v, nil

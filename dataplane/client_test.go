@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	stdlog "log"
 	"net/http"
@@ -626,6 +627,23 @@ func TestErrorMapping(t *testing.T) {
 	if !dataplane.IsOutdated(&dataplane.APIError{Status: 406, Message: "transaction x is outdated and cannot be committed"}) ||
 		dataplane.IsOutdated(&dataplane.APIError{Status: 406, Message: "transaction x is failed and cannot be committed"}) {
 		t.Errorf("IsOutdated")
+	}
+}
+
+// TestV3ServerIsNamed: a Data Plane API v3 (what haproxytech's images run
+// as `dataplaneapi` since 2.6.18) has no /v2 paths; go-swagger answers
+// 404 with its own message. The error must say what to run instead.
+func TestV3ServerIsNamed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		fmt.Fprintf(w, `{"code":404,"message":"path %s was not found"}`, r.URL.Path)
+	}))
+	defer srv.Close()
+	c := client(t, srv.URL, nil)
+	_, err := c.Version(context.Background())
+	if !errors.Is(err, dataplane.ErrNotFound) || !strings.Contains(err.Error(), "dataplaneapi-v2") {
+		t.Fatalf("v3 server: %v", err)
 	}
 }
 

@@ -66,6 +66,11 @@ func TestDeploymentFilesUseFlagsThatExist(t *testing.T) {
 		t.Fatal("docker-compose.yml has no marathon-dataplane service")
 	}
 	checkArgs(t, "docker-compose.yml", svc.Command)
+	// haproxytech/haproxy-debian runs v3 as `dataplaneapi` since 2.6.18;
+	// this project speaks v2.
+	if api := compose.Services["dataplaneapi"].Command; len(api) == 0 || api[0] != "dataplaneapi-v2" {
+		t.Errorf("docker-compose.yml: the dataplaneapi service runs %q, want dataplaneapi-v2 (the image's dataplaneapi is v3)", api)
+	}
 
 	var app struct {
 		ID   string   `json:"id"`
