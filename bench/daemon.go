@@ -92,6 +92,9 @@ func measureDaemon(n, events int, window time.Duration) error {
 		"--coalesce-window", window.String(), "--coalesce-max-delay", (10 * window).String(), "--log-level", "warn", "--debug-pprof")
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if memLimit != "" {
+		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit)
+	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return err
@@ -167,8 +170,11 @@ func measureDaemon(n, events int, window time.Duration) error {
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	note := ""
+	if memLimit != "" {
+		note += ", GOMEMLIMIT=" + memLimit
+	}
 	if quiet {
-		note = fmt.Sprintf(", %d apps' tasks without listeners", n-len(touched))
+		note += fmt.Sprintf(", %d apps' tasks without listeners", n-len(touched))
 	}
 	fmt.Printf("%-7d %-14s %7d %10s %10s %10s %8s  initial sync %s, cpu/event %s, rss %d MB (heap in use %d MB), window %s, load %d requests %d failed%s\n",
 		n, "daemon (sse)", events, round(pct(lat, 50)), round(pct(lat, 99)), round(lat[len(lat)-1]), "-",

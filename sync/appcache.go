@@ -101,7 +101,7 @@ func (c *AppCache) AppsSince(ctx context.Context, since uint64) (apps []marathon
 		}
 		c.apps = make(map[string]marathon.App, len(list))
 		for _, a := range list {
-			c.apps[a.ID] = a
+			c.apps[a.ID] = slim(a)
 		}
 		c.gen++
 		c.listedAt, c.changes, c.out = c.gen, nil, nil
@@ -128,7 +128,7 @@ func (c *AppCache) AppsSince(ctx context.Context, since uint64) (apps []marathon
 		c.mu.Lock()
 		switch {
 		case err == nil:
-			c.apps[id] = a
+			c.apps[id] = slim(a)
 			c.changed(id)
 		case errors.Is(err, marathon.ErrNotFound):
 			if _, ok := c.apps[id]; ok {
@@ -342,4 +342,41 @@ func deploymentApps(ev marathon.Event) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// slim drops what a build never reads from an app (its command, its
+// environment, resources, constraints, strategies, last failure, task
+// timestamps) and shares the strings every task repeats (app id,
+// version): at 10,000 apps the copy is kept for the daemon's life, and an
+// app's environment alone can be kilobytes.
+func slim(a marathon.App) marathon.App {
+	a.Cmd, a.Args, a.User, a.Env, a.Executor = "", nil, "", nil, ""
+	a.Constraints, a.AcceptedResourceRoles, a.Dependencies = nil, nil, nil
+	a.ReadinessChecks, a.ReadinessCheckResults, a.LastTaskFailure, a.Deployments = nil, nil, nil, nil
+	a.BackoffSeconds, a.BackoffFactor, a.MaxLaunchDelaySeconds = nil, nil, nil
+	a.UpgradeStrategy, a.KillSelection, a.UnreachableStrategy, a.TaskKillGracePeriod = nil, "", nil, nil
+	if a.Container != nil {
+		c := *a.Container
+		c.Volumes = nil
+		if c.Docker != nil {
+			d := *c.Docker
+			d.Image, d.Parameters = "", nil
+			c.Docker = &d
+		}
+		a.Container = &c
+	}
+	// The decoder grew the task list by doubling: an exact copy frees
+	// the spare room (a third of it at 5 tasks).
+	a.Tasks = slices.Clone(a.Tasks)
+	for i := range a.Tasks {
+		t := &a.Tasks[i]
+		t.StagedAt, t.StartedAt, t.ServicePorts = "", "", nil
+		if t.AppID == a.ID {
+			t.AppID = a.ID
+		}
+		if t.Version == a.Version {
+			t.Version = a.Version
+		}
+	}
+	return a
 }

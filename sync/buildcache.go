@@ -1,8 +1,8 @@
 package sync
 
 import (
-	"bytes"
 	"fmt"
+	"hash/maphash"
 	"maps"
 	"net/netip"
 	"reflect"
@@ -65,19 +65,37 @@ type BuildCache struct {
 	// backends): a delta pass builds them again too.
 	rebuilt map[string]bool
 	deltas  int // passes built by delta (tests)
+	seeds   [2]maphash.Seed
 	// Hits and Misses count lookups of the last pass.
 	Hits, Misses int
 }
 
 type cachedApp struct {
-	key   []byte
+	key   keySum
 	build appBuild
 	seen  uint64 // the pass that last listed the app
 }
 
+// keySum is a 128-bit digest of a cache key, kept instead of the key
+// (about 550 bytes per app of 5 tasks: 5 MB at 10,000 apps); ok is false
+// for a build that must not be reused.
+type keySum struct {
+	a, b uint64
+	ok   bool
+}
+
 // NewBuildCache returns an empty cache.
 func NewBuildCache() *BuildCache {
-	return &BuildCache{apps: map[string]*cachedApp{}, resolving: map[string]bool{}, rebuilt: map[string]bool{}}
+	return &BuildCache{apps: map[string]*cachedApp{}, resolving: map[string]bool{}, rebuilt: map[string]bool{},
+		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+}
+
+// sum digests key (the zero keySum for nil).
+func (c *BuildCache) sum(key []byte) keySum {
+	if key == nil {
+		return keySum{}
+	}
+	return keySum{maphash.Bytes(c.seeds[0], key), maphash.Bytes(c.seeds[1], key), true}
 }
 
 // begin starts a pass; a configuration other than the last one's
@@ -186,7 +204,7 @@ func (c *BuildCache) get(id string, key []byte) (appBuild, bool) {
 	if e != nil {
 		e.seen = c.pass
 	}
-	if e != nil && key != nil && bytes.Equal(e.key, key) {
+	if e != nil && key != nil && e.key == c.sum(key) {
 		c.Hits++
 		return e.build, true
 	}
@@ -213,7 +231,7 @@ func (c *BuildCache) put(app *marathon.App, key []byte, b appBuild) {
 		c.apps[id] = &cachedApp{build: b, seen: c.pass}
 		return
 	}
-	c.apps[id] = &cachedApp{key: bytes.Clone(key), build: b, seen: c.pass}
+	c.apps[id] = &cachedApp{key: c.sum(key), build: b, seen: c.pass}
 }
 
 // changedIn reports whether app id's build is new this pass: rebuilt,
@@ -354,14 +372,14 @@ func (c *BuildCache) delta(apps []marathon.App, cfg Config, res Resolver, existi
 	ids := slices.Sorted(maps.Keys(set))
 	type change struct {
 		id       string
-		key      []byte
+		key      keySum
 		old, new appBuild
 	}
 	var changes []change
 	for _, id := range ids {
 		i, found := slices.BinarySearchFunc(apps, id, func(a marathon.App, id string) int { return strings.Compare(a.ID, id) })
 		e := c.apps[id]
-		if _, rejected := c.prev.Rejected[id]; !found || e == nil || (e.key == nil && !c.rebuilt[id]) || rejected {
+		if _, rejected := c.prev.Rejected[id]; !found || e == nil || (!e.key.ok && !c.rebuilt[id]) || rejected {
 			// An app came, went, was rejected or depends on others: a
 			// shape change, or a build this path cannot make.
 			return Build{}, false
@@ -374,21 +392,21 @@ func (c *BuildCache) delta(apps []marathon.App, cfg Config, res Resolver, existi
 			return Build{}, false
 		}
 		key := c.key(app, cfg, res, existing, nil)
-		if key != nil && bytes.Equal(key, e.key) {
+		if key != nil && c.sum(key) == e.key {
 			continue
 		}
 		ab := buildApp(app, cfg, res, newPortAssigner(cfg.MinServPortIPPerTask, cfg.MaxServPortIPPerTask), existing, nil)
 		if !sameShape(e.build, ab) || !reflect.DeepEqual(e.build.warns, ab.warns) || !reflect.DeepEqual(e.build.skipped, ab.skipped) {
 			return Build{}, false
 		}
+		sum := keySum{}
 		if key == nil || ab.usesExisting {
-			key = nil
 			c.rebuilt[id] = true
 		} else {
-			key = bytes.Clone(key)
+			sum = c.sum(key)
 			delete(c.rebuilt, id)
 		}
-		changes = append(changes, change{id, key, e.build, ab})
+		changes = append(changes, change{id, sum, e.build, ab})
 	}
 	prev := c.prev
 	b := *prev

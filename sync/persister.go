@@ -41,6 +41,8 @@ type persister struct {
 	// written is the last write's text and version, which the next write
 	// starts from (only the loop's goroutine uses it).
 	written writtenText
+	// rendered keeps the sections of the last write's objects.
+	rendered *renderCache
 	// Writes and LastDuration describe the writes so far.
 	writes       int
 	lastDuration time.Duration
@@ -107,10 +109,12 @@ func (p *persister) loop() {
 // write writes plan's state at the current version, which must be the
 // one the plan was made at or one this persister produced from it.
 func (p *persister) write(ctx context.Context, plan Plan, busy map[string]bool) (int64, int64, error) {
-	from, to, text, err := persistOnto(ctx, p.api, plan, busy, p.ours, p.written)
-	p.written = writtenText{}
+	if p.rendered == nil {
+		p.rendered = newRenderCache()
+	}
+	from, to, next, err := persistOnto(ctx, p.api, plan, busy, p.ours, p.written, p.rendered)
+	p.written = next
 	if err == nil {
-		p.written = writtenText{text: text, version: to}
 		// The Data Plane API parses a file written under it on the next
 		// request that reads the configuration (0.3 s at 10,000
 		// backends). Ask for the version here, while events still skip

@@ -24,16 +24,67 @@ import (
 // RenderOwned renders the objects of st as configuration sections:
 // userlists, frontends, backends, each sorted by name.
 func RenderOwned(st *State) string {
+	return (*renderCache)(nil).render(st)
+}
+
+// renderCache keeps each frontend's and backend's rendered section by
+// identity. Built objects are never modified and are shared between
+// passes (BuildCache), so an object seen before renders to the same text:
+// the background writer, which renders the whole configuration for every
+// write (35 ms at 10,000 apps), renders only what changed. It holds the
+// objects of its last render only. A nil cache renders everything.
+type renderCache struct {
+	backends  map[*Backend]string
+	frontends map[*Frontend]string
+}
+
+func newRenderCache() *renderCache {
+	return &renderCache{backends: map[*Backend]string{}, frontends: map[*Frontend]string{}}
+}
+
+func (c *renderCache) render(st *State) string {
 	var b strings.Builder
 	b.Grow(256 * (len(st.Backends) + len(st.Frontends)))
 	for _, name := range sortedKeys(st.Userlists) {
 		renderUserlist(&b, name, st.Userlists[name])
 	}
+	var fes map[*Frontend]string
+	var bes map[*Backend]string
+	if c != nil {
+		fes, bes = make(map[*Frontend]string, len(st.Frontends)), make(map[*Backend]string, len(st.Backends))
+	}
 	for _, name := range st.FrontendNames() {
-		renderFrontend(&b, st.Frontends[name])
+		fe := st.Frontends[name]
+		if c == nil {
+			renderFrontend(&b, fe)
+			continue
+		}
+		text, ok := c.frontends[fe]
+		if !ok {
+			var one strings.Builder
+			renderFrontend(&one, fe)
+			text = one.String()
+		}
+		fes[fe] = text
+		b.WriteString(text)
 	}
 	for _, name := range st.BackendNames() {
-		renderBackend(&b, st.Backends[name])
+		be := st.Backends[name]
+		if c == nil {
+			renderBackend(&b, be)
+			continue
+		}
+		text, ok := c.backends[be]
+		if !ok {
+			var one strings.Builder
+			renderBackend(&one, be)
+			text = one.String()
+		}
+		bes[be] = text
+		b.WriteString(text)
+	}
+	if c != nil {
+		c.frontends, c.backends = fes, bes
 	}
 	return b.String()
 }
@@ -42,6 +93,24 @@ func RenderOwned(st *State) string {
 // and desired's rendered objects appended: the configuration everything
 // else of which (global, defaults, operator objects) is kept as it is.
 func ReplaceOwned(text string, current, desired *State) string {
+	return withOwned(stripOwned(text, current), desired, nil)
+}
+
+// withOwned is prefix (a configuration without our objects) with
+// desired's objects rendered after it (through cache, which may be nil).
+func withOwned(prefix string, desired *State, cache *renderCache) string {
+	owned := cache.render(desired)
+	var b strings.Builder
+	b.Grow(len(prefix) + 1 + len(owned))
+	b.WriteString(prefix)
+	b.WriteString("\n")
+	b.WriteString(owned)
+	return b.String()
+}
+
+// stripOwned returns text without the sections of current's objects,
+// ending with a newline.
+func stripOwned(text string, current *State) string {
 	owned := map[string]bool{}
 	if current != nil {
 		for n := range current.Backends {
@@ -55,7 +124,7 @@ func ReplaceOwned(text string, current, desired *State) string {
 		}
 	}
 	var b strings.Builder
-	b.Grow(len(text) + 256*(len(desired.Backends)+len(desired.Frontends)))
+	b.Grow(len(text))
 	skipping := false
 	lastDefaults := ""
 	for _, raw := range strings.SplitAfter(text, "\n") {
@@ -90,8 +159,6 @@ func ReplaceOwned(text string, current, desired *State) string {
 	if b.Len() > 0 && !strings.HasSuffix(b.String(), "\n") {
 		b.WriteString("\n")
 	}
-	b.WriteString("\n")
-	b.WriteString(RenderOwned(desired))
 	return b.String()
 }
 
@@ -370,22 +437,33 @@ func renderTCPRequest(b *strings.Builder, r dataplane.TCPRequestRule) {
 // ours, when set, accepts a version the configuration moved to since the
 // plan was read as this process's own doing (the background writer's).
 func renderPlan(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]bool, ours func(from, to int64) bool) (int64, string, error) {
+	version, out, _, err := renderRead(ctx, api, plan, busy, ours, nil)
+	return version, out, err
+}
+
+// renderRead is renderPlan, also returning the text read without our
+// objects (renderOnto's prefix).
+func renderRead(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]bool, ours func(from, to int64) bool, cache *renderCache) (version int64, out, prefix string, err error) {
 	if plan.Desired == nil {
-		return renderWith(ctx, api, plan.Steps)
+		version, out, err = renderWith(ctx, api, plan.Steps)
+		return version, out, "", err
 	}
 	text, version, err := api.RawConfig(ctx, "")
 	if err != nil {
-		return 0, "", fmt.Errorf("read the configuration text: %w", err)
+		return 0, "", "", fmt.Errorf("read the configuration text: %w", err)
 	}
 	if plan.Version != 0 && version != plan.Version && (ours == nil || !ours(plan.Version, version)) {
-		return 0, "", fmt.Errorf("the configuration moved from version %d to %d since it was read: %w", plan.Version, version, dataplane.ErrConflict)
+		return 0, "", "", fmt.Errorf("the configuration moved from version %d to %d since it was read: %w", plan.Version, version, dataplane.ErrConflict)
 	}
-	return version, renderOnto(text, plan, busy), nil
+	out, prefix = renderOnto(text, plan, busy, cache)
+	return version, out, prefix, nil
 }
 
 // renderOnto is text with plan's desired objects (and its HAPROXY_HEAD
-// sections) in place of the owned ones.
-func renderOnto(text string, plan Plan, busy map[string]bool) string {
+// sections) in place of the owned ones. prefix is text without the owned
+// sections, when the plan changes no HAPROXY_HEAD section ("" otherwise):
+// the next render may start from it.
+func renderOnto(text string, plan Plan, busy map[string]bool, cache *renderCache) (out, prefix string) {
 	var sections []Section
 	for _, s := range plan.Steps {
 		if s.Object == ObjSection {
@@ -393,7 +471,22 @@ func renderOnto(text string, plan Plan, busy map[string]bool) string {
 		}
 	}
 	desired := withBusyServers(plan.Desired, plan.Current, busy)
-	return ReplaceSections(ReplaceOwned(text, plan.Current, desired), sections)
+	stripped := stripOwned(text, plan.Current)
+	out = withOwned(stripped, desired, cache)
+	if len(sections) > 0 {
+		return ReplaceSections(out, sections), ""
+	}
+	return out, stripped
+}
+
+// hasSections reports whether plan changes HAPROXY_HEAD sections.
+func hasSections(plan Plan) bool {
+	for _, s := range plan.Steps {
+		if s.Object == ObjSection {
+			return true
+		}
+	}
+	return false
 }
 
 // withBusyServers is desired with the servers still draining (busy, keyed

@@ -44,3 +44,22 @@ func TestReplaceOwnedGolden(t *testing.T) {
 		t.Fatal("operator sections damaged")
 	}
 }
+
+// TestRenderCacheRendersWhatRenderOwnedDoes: through the cache, a state
+// renders to the same text as without it, pass after pass, while only the
+// objects of the last render are kept.
+func TestRenderCacheRendersWhatRenderOwnedDoes(t *testing.T) {
+	apps, cfg, cache := cachedSynthetic(40)
+	rc := newRenderCache()
+	for pass := 0; pass < 5; pass++ {
+		apps[pass].Tasks = apps[pass].Tasks[1:]
+		st := cache.Build(apps, cfg, ipResolver{}, Existing{}).State
+		if got, want := rc.render(st), RenderOwned(st); got != want {
+			t.Fatalf("pass %d: the cache renders differently", pass)
+		}
+		if len(rc.backends) != len(st.Backends) || len(rc.frontends) != len(st.Frontends) {
+			t.Fatalf("pass %d: cache holds %d backends, %d frontends; the state has %d, %d", pass,
+				len(rc.backends), len(rc.frontends), len(st.Backends), len(st.Frontends))
+		}
+	}
+}

@@ -254,39 +254,49 @@ func applyRuntimeSteps(ctx context.Context, rt RuntimeAPI, dr *drainer, steps []
 // It returns the version it wrote at and the one the write produced; ours
 // is renderPlan's.
 func persistWithoutReload(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]bool, ours func(from, to int64) bool) (int64, int64, error) {
-	from, to, _, err := persistOnto(ctx, api, plan, busy, ours, writtenText{})
+	from, to, _, err := persistOnto(ctx, api, plan, busy, ours, writtenText{}, nil)
 	return from, to, err
 }
 
-// writtenText is a configuration text this process posted and the version
-// the post produced: the file is that text (the API replaces only its
-// header comments), so the next write can start from it instead of
-// reading the file back (10 MB of JSON at 10,000 backends).
+// writtenText is what this process last posted, without its own objects
+// (the global, defaults and operator sections: kilobytes), and the
+// version the post produced. While the version is ours the file is that
+// text followed by our objects (the API replaces only the header
+// comments), so the next write renders our objects after it instead of
+// reading 10 MB of JSON back and walking it at 10,000 backends.
 type writtenText struct {
-	text    string
+	prefix  string
 	version int64
 }
 
-// persistOnto is persistWithoutReload starting from base when it is set
-// and at a version the plan may be written onto; another writer's change
-// since then makes the post fail with a conflict (the version moved). It
-// returns the text it posted.
-func persistOnto(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]bool, ours func(from, to int64) bool, base writtenText) (int64, int64, string, error) {
+// persistOnto is persistWithoutReload starting from base when it is set,
+// at a version the plan may be written onto, and the plan changes no
+// HAPROXY_HEAD section; another writer's change since then makes the post
+// fail with a conflict (the version moved). It returns what the next
+// write may start from (a zero writtenText when it must read the file).
+func persistOnto(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]bool, ours func(from, to int64) bool, base writtenText, cache *renderCache) (int64, int64, writtenText, error) {
 	var (
-		version int64
-		text    string
-		err     error
+		version      int64
+		text, prefix string
+		err          error
 	)
-	if base.version != 0 && plan.Desired != nil && (base.version == plan.Version || (ours != nil && ours(plan.Version, base.version))) {
-		version, text = base.version, renderOnto(base.text, plan, busy)
-	} else if version, text, err = renderPlan(ctx, api, plan, busy, ours); err != nil {
-		return 0, 0, "", err
+	if base.version != 0 && plan.Desired != nil && !hasSections(plan) &&
+		(base.version == plan.Version || (ours != nil && ours(plan.Version, base.version))) {
+		version, prefix = base.version, base.prefix
+		text = withOwned(prefix, withBusyServers(plan.Desired, plan.Current, busy), cache)
+	} else if version, text, prefix, err = renderRead(ctx, api, plan, busy, ours, cache); err != nil {
+		return 0, 0, writtenText{}, err
 	}
 	wr, err := api.PostRawConfig(ctx, version, text, dataplane.RawOptions{SkipReload: true})
 	if err != nil {
-		return 0, 0, "", fmt.Errorf("persist configuration (skip_reload): %w", err)
+		return 0, 0, writtenText{}, fmt.Errorf("persist configuration (skip_reload): %w", err)
 	}
-	return version, wr.Version, text, nil
+	next := writtenText{}
+	if prefix != "" {
+		// An exact-size copy, not a view into the text read.
+		next = writtenText{prefix: strings.Clone(prefix), version: wr.Version}
+	}
+	return version, wr.Version, next, nil
 }
 
 // renderWith returns the current configuration version and the text the
