@@ -90,6 +90,7 @@ func measureDaemon(n, events int, window time.Duration) error {
 		"--dataplane-url", st.DataplaneURL, "--dataplane-password-file", st.PasswordFile, "--haproxy-socket", st.Socket,
 		"--dont-bind-http-https", "--appid-bind", "127.0.0.1:"+strconv.Itoa(ports[n]), "--bind-addr", "127.0.0.1",
 		"--coalesce-window", window.String(), "--coalesce-max-delay", (10 * window).String(), "--log-level", "warn", "--debug-pprof")
+	cmd.Args = append(cmd.Args, strings.Fields(daemonArgs)...)
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if memLimit != "" {
@@ -121,6 +122,14 @@ func measureDaemon(n, events int, window time.Duration) error {
 		}
 	}()
 
+	profiled := make(chan error, 1)
+	if daemonCPUProfile != "" {
+		go func() {
+			profiled <- download("http://"+listen+"/debug/pprof/profile?seconds=30", daemonCPUProfile)
+		}()
+	} else {
+		profiled <- nil
+	}
 	cpu0 := procCPU(cmd.Process.Pid)
 	var lat []time.Duration
 	for i := 0; i < events; i++ {
@@ -160,6 +169,9 @@ func measureDaemon(n, events int, window time.Duration) error {
 		cancel()
 	}
 	cpu := procCPU(cmd.Process.Pid) - cpu0
+	if err := <-profiled; err != nil {
+		return fmt.Errorf("CPU profile: %w", err)
+	}
 	stopLoad()
 	rss := procRSS(cmd.Process.Pid)
 	heap := metricMB("http://"+listen+"/metrics", "go_memstats_heap_inuse_bytes")
@@ -172,6 +184,9 @@ func measureDaemon(n, events int, window time.Duration) error {
 	note := ""
 	if memLimit != "" {
 		note += ", GOMEMLIMIT=" + memLimit
+	}
+	if daemonArgs != "" {
+		note += ", " + daemonArgs
 	}
 	if quiet {
 		note += fmt.Sprintf(", %d apps' tasks without listeners", n-len(touched))

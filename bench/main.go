@@ -45,6 +45,8 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measured events to this file")
 	flag.IntVar(&heavyEvents, "heavy-events", 5, "events for the reloading strategies from 5,000 apps on")
 	daemonApps := flag.Int("daemon-apps", 1000, "apps of the daemon scenario (the daemon process, the simulator's event stream; 0: skip)")
+	flag.StringVar(&daemonCPUProfile, "daemon-cpu-profile", "", "save a 30 s CPU profile of the daemon from the start of its events to this file")
+	flag.StringVar(&daemonArgs, "daemon-args", "", "more flags for the daemon process, space-separated")
 	flag.StringVar(&memLimit, "daemon-gomemlimit", "", "GOMEMLIMIT for the daemon process (e.g. 140MiB; default: Go's, none)")
 	flag.StringVar(&heapProfile, "daemon-heap-profile", "", "save the daemon's heap profile (after a GC) at the end of its scenario to this file")
 	window := flag.Duration("daemon-window", 10*time.Millisecond, "the daemon's --coalesce-window in that scenario")
@@ -76,10 +78,12 @@ func main() {
 // profile is -cpuprofile (the events only, not the initial sync);
 // heavyEvents is -heavy-events.
 var (
-	profile     string
-	heavyEvents int
-	heapProfile string
-	memLimit    string
+	profile          string
+	heavyEvents      int
+	heapProfile      string
+	memLimit         string
+	daemonArgs       string
+	daemonCPUProfile string
 )
 
 // apps is a Marathon stand-in the benchmark mutates directly, so that the

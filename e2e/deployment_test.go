@@ -220,15 +220,17 @@ func TestShippedDeployment(t *testing.T) {
 
 	a, _ := sim.App("/web")
 	port := a.PortDefinitions[0].Port
-	waitUntil(t, "/web's two tasks through its service port", 30*time.Second, func() bool {
+	// answering counts the tasks that answer n requests on port.
+	answering := func(port, n int) int {
 		seen := map[string]bool{}
-		for i := 0; i < 12; i++ {
+		for i := 0; i < n; i++ {
 			if code, body, err := get(port, "", "/"); err == nil && code == 200 {
 				seen[taskOf(body)] = true
 			}
 		}
-		return len(seen) == 2
-	})
+		return len(seen)
+	}
+	waitUntil(t, "/web's two tasks through its service port", 30*time.Second, func() bool { return answering(port, 12) == 2 })
 	if got := tasksAnswering(t, httpPort, "web.example.com", "/", 6); len(got) != 2 {
 		t.Fatalf("vhost web.example.com on marathon_http_in: %v", got)
 	}
@@ -267,15 +269,7 @@ func TestShippedDeployment(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitSim()
-	waitUntil(t, "/web's four tasks", 30*time.Second, func() bool {
-		seen := map[string]bool{}
-		for i := 0; i < 24; i++ {
-			if code, body, err := get(port, "", "/"); err == nil && code == 200 {
-				seen[taskOf(body)] = true
-			}
-		}
-		return len(seen) == 4
-	})
+	waitUntil(t, "/web's four tasks", 30*time.Second, func() bool { return answering(port, 24) == 4 })
 	if after, _ := reloads(); after != before {
 		t.Fatalf("scaling reloaded HAProxy: %d reloads before, %d after", before, after)
 	}

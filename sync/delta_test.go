@@ -183,3 +183,47 @@ func buildDifference(got, want Build) string {
 	}
 	return "?"
 }
+
+// addingRuntime is a Runtime API that takes every server added.
+type addingRuntime struct{ fakeRuntime }
+
+func (r *addingRuntime) AddServerReady(_ context.Context, be, srv, _ string, _ int, _ []string) error {
+	r.calls = append(r.calls, "add "+be+"/"+srv)
+	return nil
+}
+
+// TestEventsStayIncremental: the daemon's passes, fed by an AppCache,
+// build from the changed app and diff only its backends, also after a
+// pass that rebuilt an app without changing HAProxy (a task staging):
+// that pass's state becomes what HAProxy is known to have.
+func TestEventsStayIncremental(t *testing.T) {
+	apps, _, _ := cachedSynthetic(20)
+	mm := &memoryMarathon{apps: map[string]marathon.App{}}
+	for _, a := range apps {
+		mm.apps[a.ID] = a
+	}
+	cache := NewAppCache(mm)
+	s, _, _ := newSyncer(t, nil)
+	s.Apps, s.Config.Groups = cache, []string{"external"}
+	rt := &addingRuntime{}
+	s.Runtime = rt
+	ctx := context.Background()
+	if _, err := s.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := apps[3]
+	for i, state := range []string{marathon.TaskStaging, marathon.TaskStarting, marathon.TaskRunning} {
+		cache.Observe(event(t, marathon.EventStatusUpdate, marathon.StatusUpdateEvent{AppID: a.ID, TaskID: a.ID + ".new",
+			TaskStatus: state, Host: "10.0.9.9", Ports: []int{31999}}))
+		r, err := s.Sync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Build.Base == nil || r.Build.Base != r.Current {
+			t.Fatalf("event %d (%s): not built and diffed from what HAProxy has", i, state)
+		}
+		if running := state == marathon.TaskRunning; running != (len(rt.calls) == 1) {
+			t.Fatalf("event %d (%s): runtime calls %v", i, state, rt.calls)
+		}
+	}
+}

@@ -48,45 +48,39 @@ func (c *renderCache) render(st *State) string {
 	for _, name := range sortedKeys(st.Userlists) {
 		renderUserlist(&b, name, st.Userlists[name])
 	}
-	var fes map[*Frontend]string
-	var bes map[*Backend]string
+	var lastFes, fes map[*Frontend]string
+	var lastBes, bes map[*Backend]string
 	if c != nil {
+		lastFes, lastBes = c.frontends, c.backends
 		fes, bes = make(map[*Frontend]string, len(st.Frontends)), make(map[*Backend]string, len(st.Backends))
 	}
 	for _, name := range st.FrontendNames() {
-		fe := st.Frontends[name]
-		if c == nil {
-			renderFrontend(&b, fe)
-			continue
-		}
-		text, ok := c.frontends[fe]
-		if !ok {
-			var one strings.Builder
-			renderFrontend(&one, fe)
-			text = one.String()
-		}
-		fes[fe] = text
-		b.WriteString(text)
+		section(&b, st.Frontends[name], renderFrontend, lastFes, fes)
 	}
 	for _, name := range st.BackendNames() {
-		be := st.Backends[name]
-		if c == nil {
-			renderBackend(&b, be)
-			continue
-		}
-		text, ok := c.backends[be]
-		if !ok {
-			var one strings.Builder
-			renderBackend(&one, be)
-			text = one.String()
-		}
-		bes[be] = text
-		b.WriteString(text)
+		section(&b, st.Backends[name], renderBackend, lastBes, bes)
 	}
 	if c != nil {
 		c.frontends, c.backends = fes, bes
 	}
 	return b.String()
+}
+
+// section writes obj's section to b: rendered, or as last rendered it
+// when last has it; next (nil: no cache) records it.
+func section[T any](b *strings.Builder, obj *T, render func(*strings.Builder, *T), last, next map[*T]string) {
+	if next == nil {
+		render(b, obj)
+		return
+	}
+	text, ok := last[obj]
+	if !ok {
+		var one strings.Builder
+		render(&one, obj)
+		text = one.String()
+	}
+	next[obj] = text
+	b.WriteString(text)
 }
 
 // ReplaceOwned returns text with the sections of current's objects removed

@@ -283,6 +283,12 @@ func (s *Syncer) Sync(ctx context.Context) (r Result, err error) {
 			}
 		}
 		if r.Plan.Empty() {
+			if s.known != nil && r.Current == s.known {
+				// The same objects, rebuilt (a task's state changed, not
+				// its server): take the new state as HAProxy's, so that the
+				// next pass, built from it, diffs incrementally again.
+				s.known = r.Build.State
+			}
 			s.log().Info("in sync; nothing to write", zap.Int("backends", len(r.Build.State.Backends)),
 				zap.Int("servers", r.Build.State.ServerCount()), zap.Duration("duration", time.Since(start)))
 			return r, s.applyMaps(ctx, r)
