@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -85,28 +84,10 @@ func TestBuildCacheMatchesFullBuild(t *testing.T) {
 		}
 		want := BuildDesired(apps, cfg, res, existing)
 		got := cache.Build(apps, cfg, res, existing)
-		// As Syncer.Plan does: what HAProxy has for rejected apps stays.
-		if last != nil {
-			KeepRejected(last, want.State, want.Rejected)
-			KeepRejected(last, got.State, got.Rejected)
-		}
-		base, changed := got.Base, got.Changed
-		got.Base, got.Changed = nil, nil
-		if !reflect.DeepEqual(got, want) {
-			g, _ := json.Marshal(got)
-			w, _ := json.Marshal(want)
-			t.Fatalf("pass %d: cached build differs from a full build\ncached: %s\nfull:   %s", pass, g, w)
-		}
-		if base != nil {
+		if base := sameAsFullBuild(t, fmt.Sprintf("pass %d", pass), last, got, want); base != nil {
 			incremental++
 			if base != last {
 				t.Fatalf("pass %d: incremental build from another base", pass)
-			}
-			// The incremental diff finds what a whole diff finds.
-			inc := DiffWith(base, got.State, DiffOptions{DynamicServers: true, Incremental: true, Changed: changed})
-			whole := DiffWith(base, want.State, DiffOptions{DynamicServers: true})
-			if !reflect.DeepEqual(inc.Steps, whole.Steps) {
-				t.Fatalf("pass %d: incremental diff %v, whole diff %v", pass, inc.Steps, whole.Steps)
 			}
 		}
 		last = got.State
@@ -183,4 +164,29 @@ func cacheTestApps() []marathon.App {
 		apps = append(apps, a)
 	}
 	return apps
+}
+
+// sameAsFullBuild fails unless got (a cached or delta build) equals want
+// (from scratch), with what HAProxy had for rejected apps kept in both as
+// Syncer.Plan does, and its incremental diff finds what a whole diff
+// finds. It returns got's base (nil when built in full).
+func sameAsFullBuild(t *testing.T, pass string, last *State, got, want Build) *State {
+	t.Helper()
+	if last != nil {
+		KeepRejected(last, want.State, want.Rejected)
+		KeepRejected(last, got.State, got.Rejected)
+	}
+	base, changed := got.Base, got.Changed
+	got.Base, got.Changed = nil, nil
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("%s: build differs from a full build: %s", pass, buildDifference(got, want))
+	}
+	if base != nil {
+		inc := DiffWith(base, got.State, DiffOptions{DynamicServers: true, Incremental: true, Changed: changed})
+		whole := DiffWith(base, want.State, DiffOptions{DynamicServers: true})
+		if !reflect.DeepEqual(inc.Steps, whole.Steps) {
+			t.Fatalf("%s: incremental diff %v, whole diff %v", pass, inc.Steps, whole.Steps)
+		}
+	}
+	return base
 }

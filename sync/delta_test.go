@@ -133,22 +133,7 @@ func TestBuildSinceMatchesFullBuild(t *testing.T) {
 		}
 		got := bc.BuildSince(apps, changed, gen, cfg, res, existing)
 		want := BuildDesired(fresh, cfg, res, existing)
-		if last != nil {
-			KeepRejected(last, want.State, want.Rejected)
-			KeepRejected(last, got.State, got.Rejected)
-		}
-		base, changedBackends := got.Base, got.Changed
-		got.Base, got.Changed = nil, nil
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("step %d: build differs from a full build: %s", step, buildDifference(got, want))
-		}
-		if base != nil {
-			inc := DiffWith(base, got.State, DiffOptions{DynamicServers: true, Incremental: true, Changed: changedBackends})
-			whole := DiffWith(base, want.State, DiffOptions{DynamicServers: true})
-			if !reflect.DeepEqual(inc.Steps, whole.Steps) {
-				t.Fatalf("step %d: incremental diff %v, whole diff %v", step, inc.Steps, whole.Steps)
-			}
-		}
+		sameAsFullBuild(t, fmt.Sprintf("step %d", step), last, got, want)
 		last = got.State
 		existing = ExistingIn(got.State, nil)
 		existing.Health = got.Health
