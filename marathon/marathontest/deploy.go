@@ -22,8 +22,8 @@ type deployment struct {
 	id, version string
 	steps       [][]*action
 	cur         int // index of the running step
-	original    map[string]any
-	target      map[string]any
+	original    *groupSnapshot
+	target      *groupSnapshot
 	changes     []*appChange
 }
 
@@ -62,7 +62,7 @@ func (d *deployment) affectedApps() []string {
 // newDeploymentLocked builds the plan as DeploymentPlan.apply does: stop
 // removed apps, start new ones with 0 instances, then scale new and
 // scale-only apps and restart changed ones. Empty steps are dropped.
-func (s *Server) newDeploymentLocked(changes []*appChange, version string, original, target map[string]any) *deployment {
+func (s *Server) newDeploymentLocked(changes []*appChange, version string, original, target *groupSnapshot) *deployment {
 	d := &deployment{id: uuid(), version: version, original: original, target: target, changes: changes}
 	var stops, starts, scales []*action
 	for _, c := range changes {

@@ -1,8 +1,10 @@
 package marathontest
 
 import (
+	"encoding/json"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
@@ -228,44 +230,72 @@ func taskStatsJSON(a *simApp) map[string]any {
 	return out
 }
 
-// rootGroupLocked is the root group (raml.Group) holding every live app,
-// nested by path, for deployment plans.
-func (s *Server) rootGroupLocked() map[string]any {
+// groupSnapshot is the root group (raml.Group) at one moment, for a
+// deployment plan's original and target: each live app's definition as it
+// was (definitions are replaced on a change, never modified). It is
+// rendered only when a plan is encoded whole: at 10,000 apps building it
+// for every deployment, under the server's lock, took longer than the
+// deployment, and plan-format=light subscribers never need it.
+type groupSnapshot struct {
+	apps    []simApp // id, def, version and versionInfo only
+	version string
+	once    sync.Once
+	json    []byte
+	err     error
+}
+
+// snapshotLocked takes the root group as it is now.
+func (s *Server) snapshotLocked() *groupSnapshot {
+	g := &groupSnapshot{version: s.rootVersion}
+	if g.version == "" {
+		g.version = now()
+	}
+	for _, a := range s.sortedAppsLocked() {
+		g.apps = append(g.apps, simApp{id: a.id, def: a.def, version: a.version, versionInfo: a.versionInfo})
+	}
+	return g
+}
+
+// MarshalJSON renders the group, nested by path, once.
+func (g *groupSnapshot) MarshalJSON() ([]byte, error) {
+	g.once.Do(func() { g.json, g.err = json.Marshal(g.render()) })
+	return g.json, g.err
+}
+
+func (g *groupSnapshot) render() map[string]any {
 	type group struct {
 		apps   []any
 		groups map[string]*group
 	}
 	root := &group{groups: map[string]*group{}}
-	for _, a := range s.sortedAppsLocked() {
-		g, path := root, ""
+	for i := range g.apps {
+		a := &g.apps[i]
+		node, path := root, ""
 		segs := strings.Split(strings.TrimPrefix(a.id, "/"), "/")
 		for _, seg := range segs[:len(segs)-1] {
 			path += "/" + seg
-			child := g.groups[path]
+			child := node.groups[path]
 			if child == nil {
 				child = &group{groups: map[string]*group{}}
-				g.groups[path] = child
+				node.groups[path] = child
 			}
-			g = child
+			node = child
 		}
-		g.apps = append(g.apps, appDefJSON(a))
+		node.apps = append(node.apps, appDefJSON(a))
 	}
-	version := s.rootVersion
-	if version == "" {
-		version = now()
-	}
-	var render func(id string, g *group) map[string]any
-	render = func(id string, g *group) map[string]any {
-		ids := make([]string, 0, len(g.groups))
-		for k := range g.groups {
+	version := g.version
+	var render func(id string, n *group) map[string]any
+	render = func(id string, n *group) map[string]any {
+		ids := make([]string, 0, len(n.groups))
+		for k := range n.groups {
 			ids = append(ids, k)
 		}
 		sort.Strings(ids)
 		groups := make([]any, 0, len(ids))
 		for _, k := range ids {
-			groups = append(groups, render(k, g.groups[k]))
+			groups = append(groups, render(k, n.groups[k]))
 		}
-		apps := g.apps
+		apps := n.apps
 		if apps == nil {
 			apps = []any{}
 		}

@@ -123,12 +123,12 @@ func (s *Server) applyLocked(changes []*appChange, force bool) (*deployment, *AP
 		}
 	}
 	_, version := s.newVersionLocked()
-	original := s.rootGroupLocked()
+	original := s.snapshotLocked()
 	for _, c := range changes {
 		s.applyOneLocked(c, version)
 	}
 	s.rootVersion = version
-	return s.newDeploymentLocked(changes, version, original, s.rootGroupLocked()), nil
+	return s.newDeploymentLocked(changes, version, original, s.snapshotLocked()), nil
 }
 
 func (s *Server) applyOneLocked(c *appChange, version string) {
