@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/marathon-dataplane/marathon-dataplane/internal/pause"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 )
 
@@ -233,7 +234,7 @@ func (d *Deployer) swap(ctx context.Context, nu, old marathon.App, mode swapMode
 			}
 			d.log.Info("waiting for deployments", zap.String("app", nu.ID), zap.Int("instances", nu.Instances),
 				zap.Int("healthy", healthyCount(nu)), zap.Int("old_deployments", len(old.Deployments)))
-			if err := sleep(ctx, d.cfg.StepDelay); err != nil {
+			if err := pause.For(ctx, d.cfg.StepDelay); err != nil {
 				return res, err
 			}
 			continue
@@ -290,7 +291,7 @@ func (d *Deployer) swap(ctx context.Context, nu, old marathon.App, mode swapMode
 			return d.failed(ctx, res, nu, old, target, mode, fmt.Errorf("%w: nothing drained and nothing to grow for %s (%d of %d new tasks healthy)",
 				errNoProgress, d.cfg.MaxWait, healthyCount(nu), nu.Instances))
 		}
-		if err := sleep(ctx, d.cfg.StepDelay); err != nil {
+		if err := pause.For(ctx, d.cfg.StepDelay); err != nil {
 			return res, err
 		}
 	}
@@ -320,7 +321,7 @@ func (d *Deployer) findKills(ctx context.Context, group string, nu, old marathon
 	var lastErr error
 	var lbs [][]ServerStat
 	for d.cfg.Now().Before(deadline) {
-		if err := sleep(ctx, d.cfg.StepDelay); err != nil {
+		if err := pause.For(ctx, d.cfg.StepDelay); err != nil {
 			return nil, err
 		}
 		var err error
@@ -379,7 +380,7 @@ func (d *Deployer) failed(ctx context.Context, res Result, nu, old marathon.App,
 		if d.cfg.Now().After(deadline) {
 			return res, fmt.Errorf("%w: rollback: %s did not come back within %s (%w)", ErrScale, old.ID, d.cfg.MaxWait, cause)
 		}
-		if err := sleep(ctx, d.cfg.StepDelay); err != nil {
+		if err := pause.For(ctx, d.cfg.StepDelay); err != nil {
 			return res, err
 		}
 	}
@@ -477,15 +478,4 @@ func ids(apps []marathon.App) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/marathon-dataplane/marathon-dataplane/internal/pause"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -143,7 +144,7 @@ func (c *Client) WithTransaction(ctx context.Context, wait bool, fn func(ctx con
 	var lastErr error
 	for attempt := 0; attempt <= c.cfg.MaxConflictRetries; attempt++ {
 		if attempt > 0 {
-			if err := sleepCtx(ctx, time.Duration(attempt)*10*time.Millisecond); err != nil {
+			if err := pause.For(ctx, time.Duration(attempt)*10*time.Millisecond); err != nil {
 				return WriteResult{}, fmt.Errorf("transaction: %w (after %w)", err, lastErr)
 			}
 		}
@@ -202,15 +203,4 @@ func txGone(err error, id string) bool {
 	var apiErr *APIError
 	return errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest &&
 		strings.HasPrefix(apiErr.Message, "transaction does not exist") && strings.Contains(apiErr.Message, id)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/marathon-dataplane/marathon-dataplane/internal/pause"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 )
 
@@ -47,16 +48,16 @@ func (s *Server) healthLoop(t *simTask, i int) {
 	hc := t.health[i].check
 	proto := protocolOf(hc)
 	interval := s.scaled(float64(max(hc.IntervalSeconds, 1)))
-	wait := min(interval, s.scaled(5))
+	delay := min(interval, s.scaled(5))
 	if strings.HasPrefix(proto, "MESOS_") {
-		wait = s.scaled(float64(hc.DelaySeconds))
+		delay = s.scaled(float64(hc.DelaySeconds))
 	}
 	timeout := s.scaled(float64(max(hc.TimeoutSeconds, 1)))
 	for {
-		if !sleepCtx(t.ctx, wait) {
+		if pause.For(t.ctx, delay) != nil {
 			return
 		}
-		wait = interval
+		delay = interval
 		err := s.probe(t, hc, proto, timeout)
 		if t.ctx.Err() != nil {
 			return

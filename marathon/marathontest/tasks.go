@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/marathon-dataplane/marathon-dataplane/internal/pause"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 )
 
@@ -151,7 +152,7 @@ func (s *Server) launchLocked(app *simApp) *simTask {
 }
 
 func (s *Server) lifecycle(t *simTask) {
-	if !sleepCtx(t.ctx, s.opts.StateDelay) {
+	if pause.For(t.ctx, s.opts.StateDelay) != nil {
 		return
 	}
 	s.mu.Lock()
@@ -162,7 +163,7 @@ func (s *Server) lifecycle(t *simTask) {
 	t.state = marathon.TaskStarting
 	s.statusLocked(t, "")
 	s.mu.Unlock()
-	if !sleepCtx(t.ctx, s.opts.StateDelay) {
+	if pause.For(t.ctx, s.opts.StateDelay) != nil {
 		return
 	}
 	s.mu.Lock()
@@ -177,17 +178,6 @@ func (s *Server) lifecycle(t *simTask) {
 		s.goLocked(func() { s.healthLoop(t, i) })
 	}
 	s.touchLocked(t.app)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-timer.C:
-		return true
-	}
 }
 
 // killLocked kills a task as Marathon does through Mesos: TASK_KILLING at
@@ -375,7 +365,7 @@ func (p *taskProcess) handler(index int) http.Handler {
 		}
 		if r.URL.Path == "/slow" {
 			ms, _ := strconv.Atoi(r.URL.Query().Get("ms"))
-			if !sleepCtx(r.Context(), time.Duration(ms)*time.Millisecond) {
+			if pause.For(r.Context(), time.Duration(ms)*time.Millisecond) != nil {
 				return
 			}
 		}
