@@ -87,11 +87,7 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	sim := marathontest.New(marathontest.Options{})
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
+	sim := marathontest.Started(t, marathontest.Options{})
 	mc, err := marathon.New(marathon.Config{URLs: []string{sim.URL()}})
 	if err != nil {
 		t.Fatal(err)

@@ -187,11 +187,7 @@ func TestShippedDeployment(t *testing.T) {
 	})
 
 	first, last := haproxytest.FreePortRange(t, 20)
-	sim := marathontest.New(marathontest.Options{ServicePortMin: first, ServicePortMax: last})
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
+	sim := marathontest.Started(t, marathontest.Options{ServicePortMin: first, ServicePortMax: last})
 	web := marathon.App{ID: "/web", Instances: 2, Labels: map[string]string{"HAPROXY_GROUP": "external",
 		"HAPROXY_0_VHOST": "web.example.com", "HAPROXY_0_MODE": "http"},
 		PortDefinitions: []marathon.PortDefinition{{Port: 0}}}

@@ -94,11 +94,7 @@ func newStack(t *testing.T) *env {
 	})
 	first, last := haproxytest.FreePortRange(t, 50)
 	s.simPorts = [2]int{first, last}
-	s.sim = marathontest.New(marathontest.Options{ServicePortMin: first, ServicePortMax: last})
-	if err := s.sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.sim.Close() })
+	s.sim = marathontest.Started(t, marathontest.Options{ServicePortMin: first, ServicePortMax: last})
 	return s
 }
 

@@ -34,11 +34,7 @@ func routingView(apps []marathon.App) map[string]string {
 // feeds its event stream to an AppCache, and after each change compares
 // the cache with a fresh listing; it lists everything only once.
 func TestAppCacheFollowsTheEventStream(t *testing.T) {
-	sim := marathontest.New(marathontest.Options{})
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
+	sim := marathontest.Started(t, marathontest.Options{})
 	mc, err := marathon.New(marathon.Config{URLs: []string{sim.URL()}})
 	if err != nil {
 		t.Fatal(err)

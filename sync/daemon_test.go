@@ -26,11 +26,7 @@ type daemonEnv struct {
 
 func startDaemon(t *testing.T, poll bool, watchdog time.Duration) *daemonEnv {
 	t.Helper()
-	sim := marathontest.New(marathontest.Options{})
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sim.Close() })
+	sim := marathontest.Started(t, marathontest.Options{})
 	fake := dataplanetest.NewServer(dataplanetest.Options{})
 	t.Cleanup(fake.Close)
 	mc, err := marathon.New(marathon.Config{URLs: []string{sim.URL()}})

@@ -29,11 +29,7 @@ const zddApp = `{"id":"/web","instances":2,"portDefinitions":[{"port":20000}],
 // TestZDDExitCodes: marathon-lb's zdd exit codes for what fails before
 // any change (§9.4), the prompt refused when stdin is not a terminal.
 func TestZDDExitCodes(t *testing.T) {
-	sim := marathontest.New(marathontest.Options{})
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := marathontest.Started(t, marathontest.Options{})
 	good := writeApp(t, zddApp)
 	for _, tc := range []struct {
 		name string
@@ -65,11 +61,7 @@ func TestZDDExitCodes(t *testing.T) {
 
 // TestZDDDryRun prints the prepared definition and creates nothing.
 func TestZDDDryRun(t *testing.T) {
-	sim := marathontest.New(marathontest.Options{})
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
+	sim := marathontest.Started(t, marathontest.Options{})
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), []string{"marathon-dataplane", "zdd", "--marathon", sim.URL(), "--json", writeApp(t, zddApp),
 		"--dry-run", "--haproxy-socket", "/nonexistent"}, &out, &errOut)

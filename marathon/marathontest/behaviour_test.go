@@ -21,7 +21,7 @@ import (
 // tasksUnhealthy), and past maxConsecutiveFailures Marathon kills the task
 // (unhealthy_instance_kill_event) and starts a healthy replacement.
 func TestHealthChecks(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	st := openStream(t, s, "")
 	app := hostApp("/checked", 1)
 	app.HealthChecks = []marathon.HealthCheck{{Protocol: "HTTP", Path: "/health", PortIndex: ptr(0),
@@ -76,7 +76,7 @@ func TestHealthChecks(t *testing.T) {
 // TestHealthResultsOnlyAfterFirstCheck: no healthCheckResults before the
 // first check, and a failing task inside its grace period has none either.
 func TestHealthResultsOnlyAfterFirstCheck(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	app := hostApp("/slowcheck", 1)
 	app.HealthChecks = []marathon.HealthCheck{{Protocol: "TCP", PortIndex: ptr(0), IntervalSeconds: 100, GracePeriodSeconds: 300}}
 	mustCreate(t, s, app)
@@ -93,7 +93,7 @@ func TestHealthResultsOnlyAfterFirstCheck(t *testing.T) {
 // TestRollingRestart: a config change replaces every task with one of the
 // new version, never dropping below minimumHealthCapacity (default 1).
 func TestRollingRestart(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	mustCreate(t, s, hostApp("/roll", 3))
 	waitDeployments(t, s)
 	before, _ := s.App("/roll")
@@ -147,7 +147,7 @@ func TestRollingRestart(t *testing.T) {
 
 // TestRestartAllAtOnce: minimumHealthCapacity 0 kills every old task first.
 func TestRestartAllAtOnce(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	app := hostApp("/fast", 2)
 	app.UpgradeStrategy = &marathon.UpgradeStrategy{MinimumHealthCapacity: 0, MaximumOverCapacity: 0}
 	mustCreate(t, s, app)
@@ -176,7 +176,7 @@ func TestRestartAllAtOnce(t *testing.T) {
 // TestDeleteApp: the app is gone at once, its tasks go KILLING then
 // KILLED and close, then app_terminated_event and deployment_success.
 func TestDeleteApp(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	mustCreate(t, s, hostApp("/gone", 2))
 	waitDeployments(t, s)
 	tasks := runningTasks(s, "/gone")
@@ -219,7 +219,7 @@ func TestDeleteApp(t *testing.T) {
 // TestDeploymentRollbackAndCancel: DELETE /v2/deployments/{id} deploys the
 // app back to its version; ?force=true only stops the deployment (202).
 func TestDeploymentRollbackAndCancel(t *testing.T) {
-	s := start(t, Options{StateDelay: 150 * time.Millisecond})
+	s := Started(t, Options{StateDelay: 150 * time.Millisecond})
 	mustCreate(t, s, hostApp("/rb", 1))
 	waitDeployments(t, s)
 	orig, _ := s.App("/rb")
@@ -267,7 +267,7 @@ func TestDeploymentRollbackAndCancel(t *testing.T) {
 
 // TestValidationAndErrors: Marathon's statuses and bodies for bad input.
 func TestValidationAndErrors(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	cases := []struct {
 		name, method, path, body string
 		status                   int
@@ -313,7 +313,7 @@ func TestValidationAndErrors(t *testing.T) {
 // get their own loopback IP and listen on the container port; health checks
 // reach them there.
 func TestNetworking(t *testing.T) {
-	s := start(t, Options{ServicePortMin: 30000, ServicePortMax: 30100})
+	s := Started(t, Options{ServicePortMin: 30000, ServicePortMax: 30100})
 	bridge := marathon.App{ID: "/bridge", Instances: 1, Networks: []marathon.Network{{Mode: "container/bridge"}},
 		Container: &marathon.Container{Type: "DOCKER", Docker: &marathon.Docker{Image: "nginx"},
 			PortMappings: []marathon.PortMapping{{ContainerPort: 80, HostPort: ptr(0)}}}}
@@ -361,7 +361,7 @@ func TestNetworking(t *testing.T) {
 
 // TestTCPBanner: a client that sends nothing gets the task's banner line.
 func TestTCPBanner(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	mustCreate(t, s, hostApp("/tcp", 1))
 	waitDeployments(t, s)
 	tk := runningTasks(s, "/tcp")[0]
@@ -380,7 +380,7 @@ func TestTCPBanner(t *testing.T) {
 // TestKillDrainsInFlight: a killed task refuses new connections but lets
 // an in-flight /slow request finish within its kill grace period.
 func TestKillDrainsInFlight(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	app := hostApp("/drain", 1)
 	app.TaskKillGracePeriod = ptr(200) // 2s at the default TimeScale
 	mustCreate(t, s, app)
@@ -424,7 +424,7 @@ func TestKillDrainsInFlight(t *testing.T) {
 // partialUpdate=false replaces the whole definition; scaling to zero with a
 // config change is a ScaleApplication.
 func TestRestartVersionsAndReplace(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	st := openStream(t, s, "?event_type=deployment_info")
 	app := hostApp("/v", 1)
 	app.Cmd = "one"
@@ -500,7 +500,7 @@ func TestHandlerWithoutStart(t *testing.T) {
 // TestUpdateAppFromSnapshot: a snapshot from App, changed and given back to
 // UpdateApp, deploys the change (its version field is not a rollback).
 func TestUpdateAppFromSnapshot(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	mustCreate(t, s, hostApp("/snap", 1))
 	waitDeployments(t, s)
 	a, _ := s.App("/snap")
@@ -524,7 +524,7 @@ func TestUpdateAppFromSnapshot(t *testing.T) {
 // deployment stays in progress (what zdd rolls back), while other paths
 // still answer.
 func TestUnhealthyVersion(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	app := hostApp("/broken", 1)
 	app.Env = map[string]any{EnvUnhealthy: "true"}
 	app.HealthChecks = []marathon.HealthCheck{{Protocol: "HTTP", Path: "/health", PortIndex: ptr(0),
@@ -556,7 +556,7 @@ func TestUnhealthyVersion(t *testing.T) {
 // through the usual states with distinct host ports in 61000-65535, and
 // nothing answers on them; the deployment completes.
 func TestTasksWithoutListeners(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	app := hostApp("/quiet", 3)
 	app.Env = map[string]any{EnvNoListeners: "true"}
 	mustCreate(t, s, app)

@@ -13,7 +13,7 @@ import (
 // TestEventStreamWire: Jetty's wire format (CRLF lines, Connection: close,
 // no chunking), event_stream_attached first, heartbeats.
 func TestEventStreamWire(t *testing.T) {
-	s := start(t, Options{KeepaliveInterval: 30 * time.Millisecond})
+	s := Started(t, Options{KeepaliveInterval: 30 * time.Millisecond})
 	c, err := net.Dial("tcp", strings.TrimPrefix(s.URL(), "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -48,7 +48,7 @@ func TestEventStreamWire(t *testing.T) {
 // TestEventStreamFilterAndDetach: event_type filters (repeatable), other
 // streams see a stream attach and detach.
 func TestEventStreamFilterAndDetach(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	watcher := openStream(t, s, "?event_type=event_stream_attached&event_type=event_stream_detached")
 	watcher.waitEvent(t, "event_stream_attached", nil)
 	only := openStream(t, s, "?event_type=deployment_success")
@@ -71,7 +71,7 @@ func TestEventStreamFilterAndDetach(t *testing.T) {
 
 // TestCloseEventStreams cuts every stream; a new one can attach.
 func TestCloseEventStreams(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	st := openStream(t, s, "")
 	st.waitEvent(t, "event_stream_attached", nil)
 	s.CloseEventStreams()
@@ -82,7 +82,7 @@ func TestCloseEventStreams(t *testing.T) {
 
 // TestSilentStreams: open but mute (no events, no heartbeats) until unmuted.
 func TestSilentStreams(t *testing.T) {
-	s := start(t, Options{KeepaliveInterval: 20 * time.Millisecond})
+	s := Started(t, Options{KeepaliveInterval: 20 * time.Millisecond})
 	st := openStream(t, s, "")
 	st.waitEvent(t, "event_stream_attached", nil)
 	waitFor(t, "a heartbeat", func() bool { return st.keepalives.Load() > 0 })

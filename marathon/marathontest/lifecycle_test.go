@@ -14,7 +14,7 @@ import (
 // TestCreateAppEventsAndRealTasks: a 3-instance app goes through Marathon's
 // events in order and its tasks are real servers answering with their ids.
 func TestCreateAppEventsAndRealTasks(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	st := openStream(t, s, "")
 	st.waitEvent(t, "event_stream_attached", nil)
 
@@ -114,7 +114,7 @@ func types(evs []event) []string {
 
 // TestScale: 3 -> 5 -> 2, youngest killed first, lastScalingAt moves alone.
 func TestScale(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	mustCreate(t, s, hostApp("/web", 3))
 	waitDeployments(t, s)
 	before, _ := s.App("/web")
@@ -152,7 +152,7 @@ func TestScale(t *testing.T) {
 // TestKillTask: without scale a replacement starts; with scale instances
 // drop and a ScaleApplication deployment runs.
 func TestKillTask(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	mustCreate(t, s, hostApp("/web", 2))
 	waitDeployments(t, s)
 	victim := runningTasks(s, "/web")[0]
@@ -190,7 +190,7 @@ func TestKillTask(t *testing.T) {
 
 // TestCrashTask: the process dies (port closed), TASK_FAILED, a new task.
 func TestCrashTask(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	st := openStream(t, s, "?event_type=status_update_event")
 	mustCreate(t, s, hostApp("/web", 1))
 	waitDeployments(t, s)
@@ -219,7 +219,7 @@ func TestCrashTask(t *testing.T) {
 // TestLockAndForce: a second change during a deployment is 409 with
 // Marathon's message; force=true cancels the first (deployment_failed).
 func TestLockAndForce(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	st := openStream(t, s, "?event_type=deployment_failed")
 	// A health check that fails keeps the deployment running.
 	app := hostApp("/locked", 1)

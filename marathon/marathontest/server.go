@@ -154,6 +154,27 @@ func New(opts Options) *Server {
 // Start listens on 127.0.0.1 with an ephemeral port.
 func (s *Server) Start() error { return s.StartOn("127.0.0.1:0") }
 
+// T is what Started needs of a *testing.T (the simulator also runs in the
+// CLI's demo, which must not pull package testing in).
+type T interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
+// Started returns a Server already listening on loopback, closed when the
+// test ends (as httptest.NewServer, for the packages that test against the
+// simulator).
+func Started(t T, opts Options) *Server {
+	t.Helper()
+	s := New(opts)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
 // StartOn listens on addr, e.g. "127.0.0.1:8080".
 func (s *Server) StartOn(addr string) error {
 	ln, err := net.Listen("tcp", addr)

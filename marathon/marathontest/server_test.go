@@ -15,7 +15,7 @@ import (
 )
 
 func TestPingLeaderInfo(t *testing.T) {
-	s := start(t, Options{Leader: "marathon-1:8080"})
+	s := Started(t, Options{Leader: "marathon-1:8080"})
 	resp, raw := call(t, "GET", s.URL()+"/ping", nil, nil)
 	if resp.StatusCode != 200 || string(raw) != "pong" || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("ping: %d %q %v", resp.StatusCode, raw, resp.Header)
@@ -27,7 +27,7 @@ func TestPingLeaderInfo(t *testing.T) {
 	if leader.Leader != "marathon-1:8080" || info.Leader != "marathon-1:8080" || !info.Elected || info.Name != "marathon" {
 		t.Fatalf("leader %+v info %+v", leader, info)
 	}
-	d := start(t, Options{})
+	d := Started(t, Options{})
 	getJSON(t, d.URL()+"/v2/leader", &leader)
 	if "http://"+leader.Leader != d.URL() {
 		t.Fatalf("default leader %s, server %s", leader.Leader, d.URL())
@@ -37,7 +37,7 @@ func TestPingLeaderInfo(t *testing.T) {
 // TestUnavailable: like a Marathon without leader, every call is 503 and
 // open event streams close; 0 restores service.
 func TestUnavailable(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	st := openStream(t, s, "")
 	st.waitEvent(t, "event_stream_attached", nil)
 	s.SetUnavailable(http.StatusServiceUnavailable)
@@ -54,7 +54,7 @@ func TestUnavailable(t *testing.T) {
 }
 
 func TestBasicAuth(t *testing.T) {
-	s := start(t, Options{User: "ops", Password: "s3cret"})
+	s := Started(t, Options{User: "ops", Password: "s3cret"})
 	resp, _ := call(t, "GET", s.URL()+"/v2/apps", nil, nil)
 	if resp.StatusCode != 401 || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic") {
 		t.Fatalf("no credentials: %d", resp.StatusCode)
@@ -79,7 +79,7 @@ func TestBasicAuth(t *testing.T) {
 // TestAppsQuery: embed, label selectors, id filter, sorting, no tasks key
 // without embed, /v2/tasks with servicePorts and status filter.
 func TestAppsQuery(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	a := hostApp("/b/web", 1)
 	a.Labels = map[string]string{"HAPROXY_GROUP": "external", "tier": "front"}
 	c := hostApp("/a/db", 1)
@@ -138,7 +138,7 @@ func TestAppsQuery(t *testing.T) {
 
 // TestTasksDelete is POST /v2/tasks/delete, with and without scale.
 func TestTasksDelete(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	mustCreate(t, s, hostApp("/x", 2))
 	mustCreate(t, s, hostApp("/y", 2))
 	waitDeployments(t, s)

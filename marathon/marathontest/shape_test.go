@@ -39,7 +39,7 @@ func TestAppsEmbedTasksShape(t *testing.T) {
 	for _, k := range runtimeKeys {
 		delete(def, k)
 	}
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	resp, raw := call(t, "POST", s.URL()+"/v2/apps", def, nil)
 	if resp.StatusCode != 201 {
 		t.Fatalf("POST the reference app: %d %s", resp.StatusCode, raw)
@@ -61,7 +61,7 @@ func TestAppsEmbedTasksShape(t *testing.T) {
 
 func TestTasksShape(t *testing.T) {
 	ref := refJSON(t, "examples/tasks.json")
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	mustCreate(t, s, hostApp("/frontend-foosball", 1))
 	mustCreate(t, s, hostApp("/tools/docker/registry", 1))
 	waitDeployments(t, s)
@@ -84,7 +84,7 @@ func TestTasksShape(t *testing.T) {
 
 func TestDeploymentsShape(t *testing.T) {
 	ref := refJSON(t, "examples/deployments.json")
-	s := start(t, Options{StateDelay: time.Second}) // keep the deployment running
+	s := Started(t, Options{StateDelay: time.Second}) // keep the deployment running
 	var res map[string]any
 	resp, raw := call(t, "PUT", s.URL()+"/v2/apps/foo", map[string]any{"instances": 1}, &res)
 	if resp.StatusCode != 201 {
@@ -108,7 +108,7 @@ func TestDeploymentsShape(t *testing.T) {
 
 func TestInfoShape(t *testing.T) {
 	ref := refJSON(t, "examples/info.json")
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	var got map[string]any
 	getJSON(t, s.URL()+"/v2/info", &got)
 	checkShape(t, "info", ref, got)
@@ -149,7 +149,7 @@ func TestEventShapes(t *testing.T) {
 		}
 	}
 
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	watch := openStream(t, s, "")
 	st := openStream(t, s, "")
 	app := hostApp("/shape", 1)
@@ -226,7 +226,7 @@ func TestEventShapes(t *testing.T) {
 // marathon-dataplane ask for) a deployment event's plan has no original
 // and target groups (every app, twice); without it, it has both.
 func TestLightPlanFormat(t *testing.T) {
-	s := start(t, Options{})
+	s := Started(t, Options{})
 	light := openStream(t, s, "?plan-format=light&event_type=deployment_success")
 	full := openStream(t, s, "?event_type=deployment_success")
 	waitFor(t, "two subscribers", func() bool {
