@@ -2,16 +2,12 @@ package e2e
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/marathon-dataplane/marathon-dataplane/internal/testcert"
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
 )
 
@@ -76,20 +73,7 @@ func host(h string) func(*http.Request) { return func(r *http.Request) { r.Host 
 // HAProxy's `crt` wants it.
 func selfSignedPEM(t *testing.T, name string) string {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	der, keyDER := testcert.SelfSigned(t, &x509.Certificate{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}})
 	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	out = append(out, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})...)
 	// Not t.TempDir(): a subtest's name may put a comma in it, and

@@ -1,5 +1,5 @@
-// Package testcert makes throwaway TLS client certificates for tests of
-// mutual TLS.
+// Package testcert makes throwaway TLS certificates for tests: client
+// certificates for mutual TLS, self-signed server certificates.
 package testcert
 
 import (
@@ -27,25 +27,12 @@ type Client struct {
 // temporary directory.
 func NewClient(t testing.TB, commonName string) Client {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: commonName},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+	der, keyDER := SelfSigned(t, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: commonName},
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	})
 	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +41,28 @@ func NewClient(t testing.TB, commonName string) Client {
 		Pool: x509.NewCertPool()}
 	c.Pool.AddCert(cert)
 	return c
+}
+
+// SelfSigned signs tmpl (given a serial number and an hour of validity
+// either side of now) with a fresh P-256 key and returns the certificate
+// and the key, DER-encoded.
+func SelfSigned(t testing.TB, tmpl *x509.Certificate) (cert, key []byte) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl.SerialNumber = big.NewInt(1)
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	cert, err = x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err = x509.MarshalECPrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
 }
 
 // WritePEM writes one PEM block to dir/name and returns its path.
