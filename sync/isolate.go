@@ -106,12 +106,6 @@ func (s *Syncer) isolate(ctx context.Context, r Result, cause error) (map[string
 	if err != nil {
 		return nil, fmt.Errorf("read the configuration text: %w", err)
 	}
-	var sections []Section
-	for _, st := range r.Plan.Steps {
-		if st.Object == ObjSection {
-			sections = append(sections, st.Value.(Section))
-		}
-	}
 	candidates := changedApps(in.current, r.Plan.Desired)
 	checks := 0
 	valid := func(reverted map[string]bool) (bool, error) {
@@ -132,7 +126,7 @@ func (s *Syncer) isolate(ctx context.Context, r Result, cause error) (map[string
 			}
 		}
 		KeepRejected(in.current, b.State, b.Rejected)
-		candidate := ReplaceSections(ReplaceOwned(text, in.current, b.State), sections)
+		candidate, _ := renderOnto(text, Plan{Steps: r.Plan.Steps, Current: in.current, Desired: b.State}, nil, nil)
 		_, err := s.API.PostRawConfig(ctx, version, candidate, dataplane.RawOptions{OnlyValidate: true})
 		switch {
 		case err == nil:

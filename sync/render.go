@@ -458,12 +458,7 @@ func renderRead(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]b
 // sections, when the plan changes no HAPROXY_HEAD section ("" otherwise):
 // the next render may start from it.
 func renderOnto(text string, plan Plan, busy map[string]bool, cache *renderCache) (out, prefix string) {
-	var sections []Section
-	for _, s := range plan.Steps {
-		if s.Object == ObjSection {
-			sections = append(sections, s.Value.(Section))
-		}
-	}
+	sections := plan.headSections()
 	desired := withBusyServers(plan.Desired, plan.Current, busy)
 	stripped := stripOwned(text, plan.Current)
 	out = withOwned(stripped, desired, cache)
@@ -473,14 +468,16 @@ func renderOnto(text string, plan Plan, busy map[string]bool, cache *renderCache
 	return out, stripped
 }
 
-// hasSections reports whether plan changes HAPROXY_HEAD sections.
-func hasSections(plan Plan) bool {
-	for _, s := range plan.Steps {
+// headSections are the HAPROXY_HEAD sections plan puts in place (text:
+// they go into the rendered configuration, never through the API).
+func (p Plan) headSections() []Section {
+	var out []Section
+	for _, s := range p.Steps {
 		if s.Object == ObjSection {
-			return true
+			out = append(out, s.Value.(Section))
 		}
 	}
-	return false
+	return out
 }
 
 // withBusyServers is desired with the servers still draining (busy, keyed

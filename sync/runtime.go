@@ -280,7 +280,7 @@ func persistOnto(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]
 		text, prefix string
 		err          error
 	)
-	if base.version != 0 && plan.Desired != nil && !hasSections(plan) &&
+	if base.version != 0 && plan.Desired != nil && len(plan.headSections()) == 0 &&
 		(base.version == plan.Version || (ours != nil && ours(plan.Version, base.version))) {
 		version, prefix = base.version, base.prefix
 		text = withOwned(prefix, withBusyServers(plan.Desired, plan.Current, busy), cache)
@@ -312,11 +312,9 @@ func renderWith(ctx context.Context, api ConfigAPI, steps []Step) (int64, string
 		return 0, "", fmt.Errorf("start transaction to render the configuration: %w", err)
 	}
 	defer tx.Discard()
-	var sections []Section
 	for _, s := range steps {
 		if s.Object == ObjSection {
 			// HEAD's sections are text (head.go), put in after rendering.
-			sections = append(sections, s.Value.(Section))
 			continue
 		}
 		if err := applyTxStep(ctx, tx, s); err != nil {
@@ -327,7 +325,7 @@ func renderWith(ctx context.Context, api ConfigAPI, steps []Step) (int64, string
 	if err != nil {
 		return 0, "", fmt.Errorf("read rendered configuration: %w", err)
 	}
-	return version, ReplaceSections(text, sections), nil
+	return version, ReplaceSections(text, Plan{Steps: steps}.headSections()), nil
 }
 
 // CommitWhole does what marathon-lb does for every change: the objects
