@@ -69,20 +69,15 @@ func Validate(app marathon.App) error {
 // portDefinitions, then the legacy ports.
 func ServicePorts(app marathon.App) []int {
 	var out []int
-	if app.Container != nil {
-		for _, pms := range [][]marathon.PortMapping{dockerMappings(app.Container), app.Container.PortMappings} {
-			if len(pms) == 0 {
-				continue
+	if pms := app.PortMappings(); len(pms) > 0 {
+		for _, pm := range pms {
+			p := 0
+			if pm.ServicePort != nil {
+				p = *pm.ServicePort
 			}
-			for _, pm := range pms {
-				p := 0
-				if pm.ServicePort != nil {
-					p = *pm.ServicePort
-				}
-				out = append(out, p)
-			}
-			return out
+			out = append(out, p)
 		}
+		return out
 	}
 	if len(app.PortDefinitions) > 0 {
 		for _, pd := range app.PortDefinitions {
@@ -91,13 +86,6 @@ func ServicePorts(app marathon.App) []int {
 		return out
 	}
 	return append(out, app.Ports...)
-}
-
-func dockerMappings(c *marathon.Container) []marathon.PortMapping {
-	if c.Docker == nil {
-		return nil
-	}
-	return c.Docker.PortMappings
 }
 
 // FirstServicePort is ServicePorts(app)[0].
@@ -113,7 +101,7 @@ func FirstServicePort(app marathon.App) (int, bool) {
 // on copies of the port lists (the caller's app is not modified).
 func setFirstServicePort(app *marathon.App, port int) {
 	if c := app.Container; c != nil {
-		if len(dockerMappings(c)) > 0 {
+		if c.Docker != nil && len(c.Docker.PortMappings) > 0 {
 			cc, d := *c, *c.Docker
 			d.PortMappings = append([]marathon.PortMapping(nil), d.PortMappings...)
 			d.PortMappings[0].ServicePort = &port

@@ -70,6 +70,18 @@ type Docker struct {
 	PortMappings   []PortMapping   `json:"portMappings,omitempty"`
 }
 
+// PortMappings are the app's container port mappings: Docker's (the
+// legacy place) when it has any, else the container's.
+func (a *App) PortMappings() []PortMapping {
+	if a.Container == nil {
+		return nil
+	}
+	if a.Container.Docker != nil && len(a.Container.Docker.PortMappings) > 0 {
+		return a.Container.Docker.PortMappings
+	}
+	return a.Container.PortMappings
+}
+
 // PortMapping is types/appContainer.raml ContainerPortMapping.
 type PortMapping struct {
 	ContainerPort int               `json:"containerPort"`

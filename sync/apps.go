@@ -269,21 +269,11 @@ func networkingMode(app *marathon.App) string {
 	return mode
 }
 
-func portMappings(app *marathon.App) []marathon.PortMapping {
-	if app.Container == nil {
-		return nil
-	}
-	if app.Container.Docker != nil && len(app.Container.Docker.PortMappings) > 0 {
-		return app.Container.Docker.PortMappings
-	}
-	return app.Container.PortMappings
-}
-
 // servicePorts implements §3.7 steps 1–2.
 func servicePorts(app *marathon.App, mode string) []int {
 	var ports []int
 	if mode == netContainer || mode == netBridge {
-		for _, m := range portMappings(app) {
+		for _, m := range app.PortMappings() {
 			if m.ServicePort != nil {
 				ports = append(ports, *m.ServicePort)
 			}
@@ -317,7 +307,7 @@ func taskIPAndPorts(app *marathon.App, t *marathon.Task, mode string, res Resolv
 			}
 		}
 		if len(ports) == 0 {
-			for _, m := range portMappings(app) {
+			for _, m := range app.PortMappings() {
 				ports = append(ports, m.ContainerPort)
 			}
 		}
@@ -334,7 +324,7 @@ func taskIPAndPorts(app *marathon.App, t *marathon.Task, mode string, res Resolv
 			}
 		}
 		if len(ports) == 0 && mode == netBridge {
-			for _, m := range portMappings(app) {
+			for _, m := range app.PortMappings() {
 				ports = append(ports, m.ContainerPort)
 			}
 		}
