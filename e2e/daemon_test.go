@@ -277,26 +277,12 @@ func TestDaemonChurnWithoutReloads(t *testing.T) {
 		})
 	})
 	t.Run("requests in flight on removed tasks complete", func(t *testing.T) {
-		type answer struct {
-			code int
-			err  error
-		}
-		answers := make(chan answer, 6)
-		for i := 0; i < 6; i++ {
-			go func() {
-				code, _, err := get(s.httpPort, "churn.example.com", "/slow?ms=600")
-				answers <- answer{code, err}
-			}()
-		}
+		slow := slowRequests(s.httpPort, "churn.example.com", 600, 6)
 		time.Sleep(100 * time.Millisecond) // the requests are in flight
 		if _, err := s.sim.ScaleApp("/churn", 1, true); err != nil {
 			t.Fatal(err)
 		}
-		for i := 0; i < 6; i++ {
-			if a := <-answers; a.err != nil || a.code != 200 {
-				t.Errorf("in-flight request: %d %v", a.code, a.err)
-			}
-		}
+		slow(t, "in-flight request")
 		waitDeployments(t, s)
 	})
 	t.Run("SIGHUP resyncs and SIGUSR1 re-pushes", func(t *testing.T) {

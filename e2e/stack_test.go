@@ -201,6 +201,30 @@ func request(port int, path string, prepare func(*http.Request)) (int, string, e
 	return resp.StatusCode, string(b), nil
 }
 
+// slowRequests sends n requests for /slow?ms=ms to host on port at once,
+// and returns a check that each was answered 200 (it waits for them).
+func slowRequests(port int, host string, ms, n int) func(t *testing.T, what string) {
+	type result struct {
+		code int
+		err  error
+	}
+	results := make(chan result, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			code, _, err := get(port, host, fmt.Sprintf("/slow?ms=%d", ms))
+			results <- result{code, err}
+		}()
+	}
+	return func(t *testing.T, what string) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			if r := <-results; r.err != nil || r.code != 200 {
+				t.Errorf("%s: %d %v", what, r.code, r.err)
+			}
+		}
+	}
+}
+
 // taskOf extracts the task id a simulated task answered with.
 func taskOf(body string) string {
 	for _, f := range strings.Fields(body) {

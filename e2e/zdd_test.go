@@ -127,40 +127,32 @@ func TestZDD(t *testing.T) {
 			t.Fatalf("%d of %d requests failed, e.g.:\n%s", failed, sent, strings.Join(failures, "\n"))
 		}
 	}
+	// onlyGreen checks that the group is /web-green's 10 tasks alone, all
+	// routed, and that no request failed.
+	onlyGreen := func(t *testing.T, phase string) {
+		t.Helper()
+		if got := groupApps(s, "web"); len(got) != 1 || got["/web-green"] != 10 {
+			t.Fatalf("apps after %s: %v", phase, got)
+		}
+		waitDeployments(t, s)
+		routable(t, s, host, taskIDs(s, "/web-green"))
+		check(t, phase)
+	}
 
 	t.Run("blue to green under load", func(t *testing.T) {
 		v2 := app
 		v2.Env = map[string]any{"VERSION": "2"}
 		// Long requests on the old tasks: their servers are drained, not
 		// killed, until these end.
-		type answer struct {
-			code int
-			err  error
-		}
-		slow := make(chan answer, 10)
-		for i := 0; i < 10; i++ {
-			go func() {
-				code, _, err := get(s.httpPort, host, "/slow?ms=1500")
-				slow <- answer{code, err}
-			}()
-		}
+		slow := slowRequests(s.httpPort, host, 1500, 10)
 		start := time.Now()
 		code, out := s.zdd(t, v2, "--haproxy-socket", s.hap.Socket, "--max-wait", "20")
 		if code != 0 {
 			t.Fatalf("zdd exited %d:\n%s", code, out)
 		}
 		t.Logf("blue→green took %s", time.Since(start).Round(time.Millisecond))
-		for i := 0; i < 10; i++ {
-			if a := <-slow; a.err != nil || a.code != 200 {
-				t.Errorf("a 1.5 s request on an old task: %d %v", a.code, a.err)
-			}
-		}
-		if got := groupApps(s, "web"); len(got) != 1 || got["/web-green"] != 10 {
-			t.Fatalf("apps after the deployment: %v", got)
-		}
-		waitDeployments(t, s)
-		routable(t, s, host, taskIDs(s, "/web-green"))
-		check(t, "blue→green")
+		slow(t, "a 1.5 s request on an old task")
+		onlyGreen(t, "blue→green")
 	})
 
 	t.Run("traffic split 8:2", func(t *testing.T) {
@@ -199,12 +191,7 @@ func TestZDD(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("zdd --complete-prev exited %d:\n%s", code, out)
 		}
-		if got := groupApps(s, "web"); len(got) != 1 || got["/web-green"] != 10 {
-			t.Fatalf("apps after --complete-prev: %v", got)
-		}
-		waitDeployments(t, s)
-		routable(t, s, host, taskIDs(s, "/web-green"))
-		check(t, "complete-prev")
+		onlyGreen(t, "complete-prev")
 	})
 
 	t.Run("a version that never gets healthy is rolled back", func(t *testing.T) {
@@ -214,12 +201,7 @@ func TestZDD(t *testing.T) {
 		if code != 2 || !strings.Contains(out, "rolled back") {
 			t.Fatalf("zdd of a failing version exited %d, want 2 and a rollback:\n%s", code, out)
 		}
-		if got := groupApps(s, "web"); len(got) != 1 || got["/web-green"] != 10 {
-			t.Fatalf("apps after the rollback: %v", got)
-		}
-		waitDeployments(t, s)
-		routable(t, s, host, taskIDs(s, "/web-green"))
-		check(t, "failed version")
+		onlyGreen(t, "failed version")
 	})
 	load.Stop()
 	stopped = true
