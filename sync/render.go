@@ -164,6 +164,18 @@ func sectionHeader(b *strings.Builder, kind, name, from string) {
 	b.WriteString("\n")
 }
 
+// proxyHeader starts a frontend or backend: its header, description and
+// mode, as the API writes them.
+func proxyHeader(b *strings.Builder, kind, name, from, description, mode string) {
+	sectionHeader(b, kind, name, from)
+	if description != "" {
+		cfgLine(b, "description", description)
+	}
+	if mode != "" {
+		cfgLine(b, "mode", mode)
+	}
+}
+
 func cfgLine(b *strings.Builder, words ...string) {
 	b.WriteString("  ")
 	first := true
@@ -223,13 +235,7 @@ func renderUserlist(b *strings.Builder, name string, ul *Userlist) {
 
 func renderFrontend(b *strings.Builder, fe *Frontend) {
 	f := fe.Frontend
-	sectionHeader(b, "frontend", f.Name, f.From)
-	if f.Description != "" {
-		cfgLine(b, "description", f.Description)
-	}
-	if f.Mode != "" {
-		cfgLine(b, "mode", f.Mode)
-	}
+	proxyHeader(b, "frontend", f.Name, f.From, f.Description, f.Mode)
 	if f.Maxconn != nil {
 		cfgLine(b, "maxconn", cfgNum(f.Maxconn))
 	}
@@ -290,13 +296,7 @@ func renderForwardfor(b *strings.Builder, f *dataplane.Forwardfor) {
 
 func renderBackend(b *strings.Builder, be *Backend) {
 	k := be.Backend
-	sectionHeader(b, "backend", k.Name, k.From)
-	if k.Description != "" {
-		cfgLine(b, "description", k.Description)
-	}
-	if k.Mode != "" {
-		cfgLine(b, "mode", k.Mode)
-	}
+	proxyHeader(b, "backend", k.Name, k.From, k.Description, k.Mode)
 	if k.Balance != nil {
 		algo := k.Balance.Algorithm
 		switch {
