@@ -370,15 +370,28 @@ func renderServer(b *strings.Builder, s dataplane.Server) {
 		cfgEnabled("disabled", s.Maintenance))
 }
 
+// renderHeaderAction renders a header rule (headerAction's inverse) (set, add, del, replace) of an
+// http-request or http-response keyword; it reports whether typ is one.
+func renderHeaderAction(b *strings.Builder, keyword, typ, name, match, format, cond string) bool {
+	switch typ {
+	case "set-header", "add-header":
+		cfgLine(b, keyword, typ, name, format, cond)
+	case "del-header":
+		cfgLine(b, keyword, typ, name, cond)
+	case "replace-header", "replace-value":
+		cfgLine(b, keyword, typ, name, match, format, cond)
+	default:
+		return false
+	}
+	return true
+}
+
 func renderHTTPRequest(b *strings.Builder, r dataplane.HTTPRequestRule) {
 	c := cfgCond(r.Cond, r.CondTest)
+	if renderHeaderAction(b, "http-request", r.Type, r.HdrName, r.HdrMatch, r.HdrFormat, c) {
+		return
+	}
 	switch r.Type {
-	case "set-header", "add-header":
-		cfgLine(b, "http-request", r.Type, r.HdrName, r.HdrFormat, c)
-	case "del-header":
-		cfgLine(b, "http-request", r.Type, r.HdrName, c)
-	case "replace-header", "replace-value":
-		cfgLine(b, "http-request", r.Type, r.HdrName, r.HdrMatch, r.HdrFormat, c)
 	case "replace-path":
 		cfgLine(b, "http-request", r.Type, r.PathMatch, r.PathFmt, c)
 	case "set-path":
@@ -402,14 +415,7 @@ func renderHTTPRequest(b *strings.Builder, r dataplane.HTTPRequestRule) {
 
 func renderHTTPResponse(b *strings.Builder, r dataplane.HTTPResponseRule) {
 	c := cfgCond(r.Cond, r.CondTest)
-	switch r.Type {
-	case "set-header", "add-header":
-		cfgLine(b, "http-response", r.Type, r.HdrName, r.HdrFormat, c)
-	case "del-header":
-		cfgLine(b, "http-response", r.Type, r.HdrName, c)
-	case "replace-header", "replace-value":
-		cfgLine(b, "http-response", r.Type, r.HdrName, r.HdrMatch, r.HdrFormat, c)
-	default:
+	if !renderHeaderAction(b, "http-response", r.Type, r.HdrName, r.HdrMatch, r.HdrFormat, c) {
 		cfgLine(b, "http-response", r.Type, c)
 	}
 }
