@@ -370,8 +370,9 @@ func renderServer(b *strings.Builder, s dataplane.Server) {
 		cfgEnabled("disabled", s.Maintenance))
 }
 
-// renderHeaderAction renders a header rule (headerAction's inverse) (set, add, del, replace) of an
-// http-request or http-response keyword; it reports whether typ is one.
+// renderHeaderAction renders a header rule (set, add, del, replace) of an
+// http-request or http-response keyword, the inverse of headerAction; it
+// reports whether typ is one.
 func renderHeaderAction(b *strings.Builder, keyword, typ, name, match, format, cond string) bool {
 	switch typ {
 	case "set-header", "add-header":
