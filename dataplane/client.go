@@ -155,10 +155,14 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	case nil:
 	case fileUpload:
 		req.SetFileReader(b.field, b.name, bytes.NewReader(b.content))
+	// Text and bytes go as readers: resty copies a string or []byte body
+	// into a pooled buffer and again into the request, three copies of a
+	// 6 MB configuration kept alive between writes at 10,000 apps. A
+	// *strings.Reader or *bytes.Reader is sent as it is, with its length.
 	case string:
-		req.SetHeader("Content-Type", "text/plain").SetBody(b)
+		req.SetHeader("Content-Type", "text/plain").SetBody(strings.NewReader(b))
 	case []byte:
-		req.SetHeader("Content-Type", "application/octet-stream").SetBody(b)
+		req.SetHeader("Content-Type", "application/octet-stream").SetBody(bytes.NewReader(b))
 	default:
 		req.SetHeader("Content-Type", "application/json").SetBody(b)
 	}

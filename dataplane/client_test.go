@@ -541,7 +541,7 @@ func TestRawConfig(t *testing.T) {
 	if got := last.Header.Get("X-Runtime-Actions"); got != "SetServerWeight be_app s1 33;SetServerAddr be_app s1 127.0.0.1 21003;SetServerState be_app s2 drain" {
 		t.Errorf("X-Runtime-Actions %q", got)
 	}
-	if last.Header.Get("Content-Type") != "text/plain" || string(last.Body) != cfg ||
+	if last.Header.Get("Content-Type") != "text/plain" || string(last.Body) != cfg || last.ContentLength != int64(len(cfg)) ||
 		last.Query.Get("skip_reload") != "true" || last.Query.Get("version") != "2" || last.Query.Has("force_reload") {
 		t.Errorf("request: %v %v %q", last.Query, last.Header, last.Body)
 	}

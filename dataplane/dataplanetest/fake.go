@@ -42,7 +42,9 @@ type Request struct {
 	Query  url.Values
 	Header http.Header
 	Body   []byte
-	Status int // 0 when the connection was dropped by FailNext
+	// ContentLength is the request's declared length, -1 when chunked.
+	ContentLength int64
+	Status        int // 0 when the connection was dropped by FailNext
 }
 
 type fault struct {
@@ -182,7 +184,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status = 0
 	}
 	f.requests = append(f.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(),
-		Header: r.Header.Clone(), Body: body, Status: status})
+		Header: r.Header.Clone(), Body: body, ContentLength: r.ContentLength, Status: status})
 	if r.Method != http.MethodGet && status >= 200 && status < 300 {
 		f.writes++
 	}
