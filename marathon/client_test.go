@@ -252,7 +252,7 @@ func TestReadEndpointsExamples(t *testing.T) {
 			call: func(c *Client) (any, error) { return c.Tasks(context.Background()) },
 			check: func(t *testing.T, v any) {
 				tasks := v.([]Task)
-				if len(tasks) != 2 || tasks[1].AppID != "/tools/docker/registry" || tasks[0].ServicePorts[0] != 10019 {
+				if len(tasks) != 2 || tasks[1].AppID != "/tools/docker/registry" || tasks[0].Details == nil || tasks[0].Details.ServicePorts[0] != 10019 {
 					t.Errorf("tasks = %+v", tasks)
 				}
 			},

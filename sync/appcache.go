@@ -9,8 +9,17 @@ import (
 	"sort"
 	"strings"
 	stdsync "sync"
+	"unique"
 
 	"github.com/marathon-dataplane/marathon-dataplane/marathon"
+)
+
+// healthy and unhealthy stand for a task's health check results: a build
+// reads only whether any check passed (§3.5), and at 50,000 tasks the
+// results' timestamps and ids cost megabytes. Shared, hence read only.
+var (
+	healthy   = []marathon.HealthCheckResult{{Alive: true}}
+	unhealthy = []marathon.HealthCheckResult{{Alive: false}}
 )
 
 // AppReader lists and reads Marathon apps with their tasks
@@ -203,9 +212,7 @@ func (c *AppCache) applyStatus(u marathon.StatusUpdateEvent) {
 			t = tasks[i]
 		}
 		t.State, t.Host, t.Ports, t.IPAddresses, t.Version = u.TaskStatus, u.Host, u.Ports, u.IPAddresses, u.Version
-		if t.SlaveID == "" {
-			t.SlaveID = u.SlaveID
-		}
+		slimTask(&t, &a)
 		if i >= 0 {
 			tasks[i] = t
 		} else {
@@ -369,14 +376,39 @@ func slim(a marathon.App) marathon.App {
 	// the spare room (a third of it at 5 tasks).
 	a.Tasks = slices.Clone(a.Tasks)
 	for i := range a.Tasks {
-		t := &a.Tasks[i]
-		t.StagedAt, t.StartedAt, t.ServicePorts = "", "", nil
-		if t.AppID == a.ID {
-			t.AppID = a.ID
-		}
-		if t.Version == a.Version {
-			t.Version = a.Version
-		}
+		slimTask(&a.Tasks[i], &a)
 	}
 	return a
+}
+
+// slimTask drops what a build never reads from a task (timestamps, agent,
+// fault domain, service ports, the health checks' details) and shares
+// what tasks repeat (app id and version with the app, hosts, states and
+// addresses among all tasks).
+func slimTask(t *marathon.Task, a *marathon.App) {
+	t.Details = nil
+	if t.AppID == a.ID {
+		t.AppID = a.ID
+	}
+	if t.Version == a.Version {
+		t.Version = a.Version
+	}
+	t.Host, t.State = unique.Make(t.Host).Value(), unique.Make(t.State).Value()
+	if cap(t.Ports) > len(t.Ports) {
+		t.Ports = slices.Clone(t.Ports)
+	}
+	if len(t.IPAddresses) > 0 {
+		ips := make([]marathon.TaskIPAddress, len(t.IPAddresses))
+		for i, ip := range t.IPAddresses {
+			ips[i] = marathon.TaskIPAddress{IPAddress: unique.Make(ip.IPAddress).Value(), Protocol: unique.Make(ip.Protocol).Value()}
+		}
+		t.IPAddresses = ips
+	}
+	switch {
+	case len(t.HealthCheckResults) == 0:
+	case slices.ContainsFunc(t.HealthCheckResults, func(r marathon.HealthCheckResult) bool { return r.Alive }):
+		t.HealthCheckResults = healthy
+	default:
+		t.HealthCheckResults = unhealthy
+	}
 }

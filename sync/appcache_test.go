@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -18,11 +20,13 @@ func routingView(apps []marathon.App) map[string]string {
 	for _, a := range apps {
 		s := fmt.Sprintf("version=%s instances=%d labels=%v", a.Version, a.Instances, a.Labels)
 		for _, t := range a.Tasks {
-			alive := make([]bool, 0, len(t.HealthCheckResults))
-			for _, r := range t.HealthCheckResults {
-				alive = append(alive, r.Alive)
+			// What a build reads of the health checks: any result, any
+			// passing (the cache keeps only that).
+			alive := "unchecked"
+			if len(t.HealthCheckResults) > 0 {
+				alive = strconv.FormatBool(slices.ContainsFunc(t.HealthCheckResults, func(r marathon.HealthCheckResult) bool { return r.Alive }))
 			}
-			s += fmt.Sprintf(" | %s %s %s %v %v %v", t.ID, t.State, t.Host, t.Ports, t.IPAddresses, alive)
+			s += fmt.Sprintf(" | %s %s %s %v %v %s", t.ID, t.State, t.Host, t.Ports, t.IPAddresses, alive)
 		}
 		out[a.ID] = s
 	}

@@ -217,7 +217,9 @@ func buildApp(app *marathon.App, cfg Config, res Resolver, assigner *portAssigne
 				return out
 			}
 		}
-		s.built, s.builtFrontend = be, fe
+		// The specs are in the backend now; the build cache keeps the
+		// service for the passes to come (50,000 specs at 10,000 apps).
+		s.built, s.builtFrontend, s.servers = be, fe, nil
 		out.svcs = append(out.svcs, s)
 	}
 	return out

@@ -122,7 +122,7 @@ func TestAppsQuery(t *testing.T) {
 	}
 	var tasks struct{ Tasks []marathon.Task }
 	getJSON(t, s.URL()+"/v2/tasks?status=running", &tasks)
-	if len(tasks.Tasks) != 2 || len(tasks.Tasks[0].ServicePorts) != 1 {
+	if len(tasks.Tasks) != 2 || tasks.Tasks[0].Details == nil || len(tasks.Tasks[0].Details.ServicePorts) != 1 {
 		t.Fatalf("/v2/tasks %+v", tasks.Tasks)
 	}
 	getJSON(t, s.URL()+"/v2/tasks?status=staging", &tasks)
