@@ -1,5 +1,7 @@
 package dataplane
 
+import "encoding/json"
+
 // The models below are the subset of the Data Plane API v2 models this
 // project writes, with the JSON field names of the v2.9 specification
 // (dataplaneapi-v2.9-spec.json) so that a later swap to
@@ -83,24 +85,76 @@ type Server struct {
 	Fall            *int64 `json:"fall,omitempty"`
 	Rise            *int64 `json:"rise,omitempty"`
 	HealthCheckPort *int64 `json:"health_check_port,omitempty"`
-	Cookie          string `json:"cookie,omitempty"`
 	Maintenance     string `json:"maintenance,omitempty"`
-	Backup          string `json:"backup,omitempty"`
-	SSL             string `json:"ssl,omitempty"`
-	Verify          string `json:"verify,omitempty"`
-	// Agent checks; agent-check, agent-addr and agent-send are among the
-	// fields a PUT outside a transaction applies at runtime (notes §4.1).
+	// Cookie is set on every server of a sticky service.
+	Cookie string `json:"cookie,omitempty"`
+	// Options are the fields few servers set (nil: none). Their JSON is
+	// the API's, flat among the others (MarshalJSON); apart, a server is
+	// 144 bytes instead of 304, 8 MB less at 50,000 tasks.
+	Options *ServerOptions `json:"-"`
+}
+
+// ServerOptions are the less common fields of models.Server.
+type ServerOptions struct {
+	Backup  string `json:"backup,omitempty"`
+	SSL     string `json:"ssl,omitempty"`
+	Verify  string `json:"verify,omitempty"`
+	Maxconn *int64 `json:"maxconn,omitempty"`
 	// SendProxy and SendProxyV2 are "enabled" to send a PROXY protocol
 	// header (v1, v2).
 	SendProxy   string `json:"send-proxy,omitempty"`
 	SendProxyV2 string `json:"send-proxy-v2,omitempty"`
 	CheckSSL    string `json:"check-ssl,omitempty"`
-	Maxconn     *int64 `json:"maxconn,omitempty"`
-	AgentCheck  string `json:"agent-check,omitempty"`
-	AgentAddr   string `json:"agent-addr,omitempty"`
-	AgentSend   string `json:"agent-send,omitempty"`
-	AgentPort   *int64 `json:"agent-port,omitempty"`
-	AgentInter  *int64 `json:"agent-inter,omitempty"`
+	// Agent checks; agent-check, agent-addr and agent-send are among the
+	// fields a PUT outside a transaction applies at runtime (notes §4.1).
+	AgentCheck string `json:"agent-check,omitempty"`
+	AgentAddr  string `json:"agent-addr,omitempty"`
+	AgentSend  string `json:"agent-send,omitempty"`
+	AgentPort  *int64 `json:"agent-port,omitempty"`
+	AgentInter *int64 `json:"agent-inter,omitempty"`
+}
+
+// Opts returns the server's options, set or not (read only).
+func (s *Server) Opts() ServerOptions {
+	if s.Options == nil {
+		return ServerOptions{}
+	}
+	return *s.Options
+}
+
+// SetOpts returns the server's options to change, adding them when unset.
+func (s *Server) SetOpts() *ServerOptions {
+	if s.Options == nil {
+		s.Options = &ServerOptions{}
+	}
+	return s.Options
+}
+
+// serverFields is a Server without its methods.
+type serverFields Server
+
+// MarshalJSON writes the options among the other fields, as the API has
+// them.
+func (s Server) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		serverFields
+		*ServerOptions
+	}{serverFields(s), s.Options})
+}
+
+// UnmarshalJSON reads the API's flat server; Options stay nil unless one
+// of theirs is present.
+func (s *Server) UnmarshalJSON(b []byte) error {
+	var v struct {
+		serverFields
+		*ServerOptions
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*s = Server(v.serverFields)
+	s.Options = v.ServerOptions
+	return nil
 }
 
 // Frontend is models.Frontend.

@@ -41,9 +41,9 @@ func TestRenderRoundTrip(t *testing.T) {
 			Cookie:     &dataplane.Cookie{Name: "mesosphere_server_id", Type: "insert", Indirect: true, Nocache: true, Httponly: true, Secure: true}},
 		Servers: []dataplane.Server{
 			{Name: "s1", Address: "127.0.0.1", Port: i(31001), ID: i(101), Weight: i(7), Check: "enabled", Inter: i(2000), Fall: i(3), Rise: i(2),
-				HealthCheckPort: i(31002), Cookie: "abc", Maxconn: i(100), SendProxyV2: "enabled"},
-			{Name: "s2", Address: "127.0.0.2", Port: i(31003), ID: i(102), Maintenance: "enabled", Backup: "enabled", SendProxy: "enabled",
-				AgentCheck: "enabled", AgentAddr: "127.0.0.9", AgentPort: i(5555), AgentInter: i(3000), AgentSend: "ping"},
+				HealthCheckPort: i(31002), Cookie: "abc", Options: &dataplane.ServerOptions{Maxconn: i(100), SendProxyV2: "enabled"}},
+			{Name: "s2", Address: "127.0.0.2", Port: i(31003), ID: i(102), Maintenance: "enabled", Options: &dataplane.ServerOptions{Backup: "enabled", SendProxy: "enabled",
+				AgentCheck: "enabled", AgentAddr: "127.0.0.9", AgentPort: i(5555), AgentInter: i(3000), AgentSend: "ping"}},
 		},
 		ACLs: []dataplane.ACL{{Index: 0, ACLName: "network_allowed", Criterion: "src", Value: "10.0.0.0/8"},
 			{Index: 1, ACLName: "hdr_location", Criterion: "res.hdr(Location)", Value: "-m found"}},

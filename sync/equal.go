@@ -12,12 +12,24 @@ func eqPtr[T comparable](a, b *T) bool { return a == b || (a != nil && b != nil 
 func serverEqual(a, b dataplane.Server) bool {
 	if !eqPtr(a.Port, b.Port) || !eqPtr(a.ID, b.ID) || !eqPtr(a.Weight, b.Weight) || !eqPtr(a.Inter, b.Inter) ||
 		!eqPtr(a.Fall, b.Fall) || !eqPtr(a.Rise, b.Rise) || !eqPtr(a.HealthCheckPort, b.HealthCheckPort) ||
-		!eqPtr(a.AgentPort, b.AgentPort) || !eqPtr(a.AgentInter, b.AgentInter) || !eqPtr(a.Maxconn, b.Maxconn) {
+		!serverOptionsEqual(a.Options, b.Options) {
 		return false
 	}
-	a.Port, a.ID, a.Weight, a.Inter, a.Fall, a.Rise, a.HealthCheckPort, a.AgentPort, a.AgentInter = b.Port, b.ID, b.Weight, b.Inter, b.Fall, b.Rise, b.HealthCheckPort, b.AgentPort, b.AgentInter
-	a.Maxconn = b.Maxconn
+	a.Port, a.ID, a.Weight, a.Inter, a.Fall, a.Rise, a.HealthCheckPort = b.Port, b.ID, b.Weight, b.Inter, b.Fall, b.Rise, b.HealthCheckPort
+	a.Options = b.Options
 	return a == b
+}
+
+func serverOptionsEqual(a, b *dataplane.ServerOptions) bool {
+	if a == b {
+		return true
+	}
+	if a == nil || b == nil || !eqPtr(a.Maxconn, b.Maxconn) || !eqPtr(a.AgentPort, b.AgentPort) || !eqPtr(a.AgentInter, b.AgentInter) {
+		return false
+	}
+	x, y := *a, *b
+	x.Maxconn, x.AgentPort, x.AgentInter = y.Maxconn, y.AgentPort, y.AgentInter
+	return x == y
 }
 
 func backendEqual(a, b dataplane.Backend) bool {

@@ -58,6 +58,14 @@ func TestEqualAgreesWithDeepEqual(t *testing.T) {
 	}
 	srv := dataplane.Server{Name: "s", Address: "a", Port: dataplane.Int64(1), ID: dataplane.Int64(2)}
 	check("Server", srv, func(a, b any) bool { return serverEqual(a.(dataplane.Server), b.(dataplane.Server)) })
+	opts := dataplane.ServerOptions{Backup: "enabled", Maxconn: dataplane.Int64(3)}
+	check("ServerOptions", opts, func(a, b any) bool {
+		x, y := a.(dataplane.ServerOptions), b.(dataplane.ServerOptions)
+		return serverOptionsEqual(&x, &y)
+	})
+	if serverEqual(srv, dataplane.Server{Name: "s", Address: "a", Port: dataplane.Int64(1), ID: dataplane.Int64(2), Options: &dataplane.ServerOptions{}}) {
+		t.Error("a server with options compared equal to one without")
+	}
 	be := dataplane.Backend{Name: "b", Balance: &dataplane.Balance{Algorithm: "roundrobin"}}
 	check("Backend", be, func(a, b any) bool { return backendEqual(a.(dataplane.Backend), b.(dataplane.Backend)) })
 	// Two equal values in distinct allocations compare equal.

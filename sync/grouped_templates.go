@@ -75,7 +75,7 @@ func vhostRouting(cfg Config, host, name string) ([]dataplane.ACL, []dataplane.B
 // frontend.
 func vhostBackend(cfg Config, name string) (*Backend, error) {
 	be := &Backend{Backend: dataplane.Backend{Name: name, From: cfg.DefaultsName, Mode: "tcp", Description: ownerDescription("")},
-		Servers: []dataplane.Server{{Name: "loopback-for-tls", Address: tlsSocket(cfg, name), SendProxyV2: "enabled"}}}
+		Servers: []dataplane.Server{{Name: "loopback-for-tls", Address: tlsSocket(cfg, name), Options: &dataplane.ServerOptions{SendProxyV2: "enabled"}}}}
 	ds, ok, err := readGlobalTemplate(cfg, tmplVhostBackend, map[string]string{"name": name})
 	if !ok || err != nil {
 		return be, err
@@ -111,14 +111,14 @@ func vhostBackendDirective(d templates.Directive, cfg Config, name string, be *B
 		for _, o := range a[2:] {
 			switch o {
 			case "send-proxy-v2":
-				sv.SendProxyV2 = "enabled"
+				sv.SetOpts().SendProxyV2 = "enabled"
 			case "send-proxy":
-				sv.SendProxy = "enabled"
+				sv.SetOpts().SendProxy = "enabled"
 			default:
 				return fmt.Errorf("unsupported server option %q (supported: send-proxy-v2, send-proxy)", o)
 			}
 		}
-		if sv.SendProxyV2 == "" && sv.SendProxy == "" {
+		if o := sv.Opts(); o.SendProxyV2 == "" && o.SendProxy == "" {
 			return errors.New("the server must send the PROXY protocol (send-proxy-v2): the vhost's frontend binds with accept-proxy")
 		}
 		be.Servers = append(be.Servers, sv)

@@ -128,15 +128,15 @@ func applyServerOptions(a []string, srv *dataplane.Server) error {
 		case "disabled":
 			srv.Maintenance = "enabled"
 		case "backup":
-			srv.Backup = "enabled"
+			srv.SetOpts().Backup = "enabled"
 		case "ssl":
-			srv.SSL = "enabled"
+			srv.SetOpts().SSL = "enabled"
 		case "check-ssl":
-			srv.CheckSSL = "enabled"
+			srv.SetOpts().CheckSSL = "enabled"
 		case "send-proxy":
-			srv.SendProxy = "enabled"
+			srv.SetOpts().SendProxy = "enabled"
 		case "send-proxy-v2":
-			srv.SendProxyV2 = "enabled"
+			srv.SetOpts().SendProxyV2 = "enabled"
 		case "verify", "cookie":
 			if i+1 >= len(a) {
 				return fmt.Errorf("%s needs a value", w)
@@ -145,7 +145,7 @@ func applyServerOptions(a []string, srv *dataplane.Server) error {
 				if a[i+1] != "none" && a[i+1] != "required" {
 					return errors.New("verify none|required")
 				}
-				srv.Verify = a[i+1]
+				srv.SetOpts().Verify = a[i+1]
 			} else {
 				srv.Cookie = a[i+1]
 			}
@@ -178,7 +178,7 @@ func applyServerOptions(a []string, srv *dataplane.Server) error {
 			case "weight":
 				srv.Weight = v
 			case "maxconn":
-				srv.Maxconn = v
+				srv.SetOpts().Maxconn = v
 			}
 			i++
 		default:

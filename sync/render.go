@@ -360,13 +360,14 @@ func renderServer(b *strings.Builder, s dataplane.Server) {
 	if s.Port != nil {
 		addr += ":" + cfgNum(s.Port)
 	}
+	o := s.Opts()
 	cfgLine(b, "server", s.Name, addr,
-		cfgEnabled("agent-check", s.AgentCheck), cfgOpt("agent-addr", s.AgentAddr), cfgOpt("agent-inter", cfgNum(s.AgentInter)),
-		cfgOpt("agent-port", cfgNum(s.AgentPort)), cfgOpt("agent-send", s.AgentSend),
-		cfgEnabled("backup", s.Backup), cfgEnabled("check", s.Check), cfgEnabled("check-ssl", s.CheckSSL), cfgOpt("cookie", s.Cookie),
-		cfgOpt("fall", cfgNum(s.Fall)), cfgOpt("inter", cfgNum(s.Inter)), cfgOpt("maxconn", cfgNum(s.Maxconn)), cfgOpt("port", cfgNum(s.HealthCheckPort)),
-		cfgOpt("rise", cfgNum(s.Rise)), cfgEnabled("send-proxy", s.SendProxy), cfgEnabled("send-proxy-v2", s.SendProxyV2),
-		cfgEnabled("ssl", s.SSL), cfgOpt("verify", s.Verify), cfgOpt("weight", cfgNum(s.Weight)), cfgOpt("id", cfgNum(s.ID)),
+		cfgEnabled("agent-check", o.AgentCheck), cfgOpt("agent-addr", o.AgentAddr), cfgOpt("agent-inter", cfgNum(o.AgentInter)),
+		cfgOpt("agent-port", cfgNum(o.AgentPort)), cfgOpt("agent-send", o.AgentSend),
+		cfgEnabled("backup", o.Backup), cfgEnabled("check", s.Check), cfgEnabled("check-ssl", o.CheckSSL), cfgOpt("cookie", s.Cookie),
+		cfgOpt("fall", cfgNum(s.Fall)), cfgOpt("inter", cfgNum(s.Inter)), cfgOpt("maxconn", cfgNum(o.Maxconn)), cfgOpt("port", cfgNum(s.HealthCheckPort)),
+		cfgOpt("rise", cfgNum(s.Rise)), cfgEnabled("send-proxy", o.SendProxy), cfgEnabled("send-proxy-v2", o.SendProxyV2),
+		cfgEnabled("ssl", o.SSL), cfgOpt("verify", o.Verify), cfgOpt("weight", cfgNum(s.Weight)), cfgOpt("id", cfgNum(s.ID)),
 		cfgEnabled("disabled", s.Maintenance))
 }
 

@@ -171,18 +171,19 @@ func serverOptions(s dataplane.Server) []string {
 	if s.Cookie != "" {
 		o = append(o, "cookie", s.Cookie)
 	}
-	if s.Maxconn != nil {
-		o = append(o, "maxconn", strconv.FormatInt(*s.Maxconn, 10))
+	opts := s.Opts()
+	if opts.Maxconn != nil {
+		o = append(o, "maxconn", strconv.FormatInt(*opts.Maxconn, 10))
 	}
 	for _, f := range []struct{ on, word string }{
-		{s.Backup, "backup"}, {s.SSL, "ssl"}, {s.CheckSSL, "check-ssl"}, {s.SendProxy, "send-proxy"}, {s.SendProxyV2, "send-proxy-v2"},
+		{opts.Backup, "backup"}, {opts.SSL, "ssl"}, {opts.CheckSSL, "check-ssl"}, {opts.SendProxy, "send-proxy"}, {opts.SendProxyV2, "send-proxy-v2"},
 	} {
 		if f.on == "enabled" {
 			o = append(o, f.word)
 		}
 	}
-	if s.Verify != "" {
-		o = append(o, "verify", s.Verify)
+	if opts.Verify != "" {
+		o = append(o, "verify", opts.Verify)
 	}
 	if s.Maintenance == "enabled" {
 		o = append(o, "disabled")

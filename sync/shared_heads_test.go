@@ -140,7 +140,7 @@ func TestGroupedVhostTemplates(t *testing.T) {
 	}
 	name := split.SwitchingRules[0].Name
 	be := b.State.Backends[name]
-	if be == nil || be.Backend.ServerTimeout == nil || *be.Backend.ServerTimeout != 3600000 || be.Servers[0].Address != "/run/mdp/"+name+".sock" || be.Servers[0].SendProxyV2 != "enabled" {
+	if be == nil || be.Backend.ServerTimeout == nil || *be.Backend.ServerTimeout != 3600000 || be.Servers[0].Address != "/run/mdp/"+name+".sock" || be.Servers[0].Opts().SendProxyV2 != "enabled" {
 		t.Fatalf("vhost backend %+v", be)
 	}
 	fe := b.State.Frontends[name]
