@@ -93,8 +93,12 @@ func measureDaemon(n, events int, window time.Duration) error {
 	cmd.Args = append(cmd.Args, strings.Fields(daemonArgs)...)
 	var logs strings.Builder
 	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Env = os.Environ()
 	if memLimit != "" {
-		cmd.Env = append(os.Environ(), "GOMEMLIMIT="+memLimit)
+		cmd.Env = append(cmd.Env, "GOMEMLIMIT="+memLimit)
+	}
+	if gcPercent != "" {
+		cmd.Env = append(cmd.Env, "GOGC="+gcPercent)
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -191,6 +195,9 @@ func measureDaemon(n, events int, window time.Duration) error {
 	note := fmt.Sprintf(", %.0f of the daemon's bursts over 100 ms", slow)
 	if memLimit != "" {
 		note += ", GOMEMLIMIT=" + memLimit
+	}
+	if gcPercent != "" {
+		note += ", GOGC=" + gcPercent
 	}
 	if daemonArgs != "" {
 		note += ", " + daemonArgs

@@ -48,6 +48,7 @@ func main() {
 	flag.StringVar(&daemonCPUProfile, "daemon-cpu-profile", "", "save a 30 s CPU profile of the daemon from the start of its events to this file")
 	flag.StringVar(&daemonArgs, "daemon-args", "", "more flags for the daemon process, space-separated")
 	flag.StringVar(&memLimit, "daemon-gomemlimit", "", "GOMEMLIMIT for the daemon process (e.g. 140MiB; default: Go's, none)")
+	flag.StringVar(&gcPercent, "daemon-gogc", "", "GOGC for the daemon process (e.g. 50; default: Go's, 100)")
 	flag.StringVar(&heapProfile, "daemon-heap-profile", "", "save the daemon's heap profile (after a GC) at the end of its scenario to this file")
 	window := flag.Duration("daemon-window", 10*time.Millisecond, "the daemon's --coalesce-window in that scenario")
 	flag.Parse()
@@ -82,6 +83,7 @@ var (
 	heavyEvents      int
 	heapProfile      string
 	memLimit         string
+	gcPercent        string
 	daemonArgs       string
 	daemonCPUProfile string
 )
