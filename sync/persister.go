@@ -125,6 +125,38 @@ func (p *persister) write(ctx context.Context, plan Plan, busy map[string]bool) 
 	return from, to, err
 }
 
+// idleCache returns the render cache of the writes when none is under
+// way (nil otherwise, or for a nil persister), for a full commit to fill.
+// Only the syncer's goroutine starts a write (submit), so the cache stays
+// its own until then.
+func (p *persister) idleCache() *renderCache {
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running {
+		return nil
+	}
+	if p.rendered == nil {
+		p.rendered = newRenderCache()
+	}
+	return p.rendered
+}
+
+// seed makes a committed text the next write's start, unless a write is
+// under way (it knows better).
+func (p *persister) seed(w writtenText) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.running {
+		p.written = w
+	}
+}
+
 // last returns the last version a write produced (0: none).
 func (p *persister) last() int64 {
 	p.mu.Lock()

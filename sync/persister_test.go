@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -107,5 +108,70 @@ func TestPersisterWritesTheNewestState(t *testing.T) {
 	p.submit(Plan{Current: current, Desired: current, Version: edited}, nil)
 	if err := p.flush(ctx); err != nil {
 		t.Fatalf("the write after a conflict: %v", err)
+	}
+}
+
+// TestFullCommitSeedsTheBackgroundWrites: after a full commit, the next
+// background write starts from the committed text and sections (no read
+// back of the file), and keeps the operator's part of it.
+func TestFullCommitSeedsTheBackgroundWrites(t *testing.T) {
+	fake := dataplanetest.NewServer(dataplanetest.Options{User: "admin", Password: "pw", RawConfig: "global\n  stats socket /s level admin\n"})
+	t.Cleanup(fake.Close)
+	api, err := dataplane.New(dataplane.Config{URL: fake.URL, User: "admin", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	start, err := api.Version(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := newPersister(api, zap.NewNop(), func(err error) { t.Errorf("write failed: %v", err) })
+	f := loadFixture(t, "vhosts")
+	desired := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{}).State
+	plan := Diff(NewState(), desired)
+	// As the syncer hands it over: with the states, at the version read.
+	plan.Current, plan.Desired, plan.Version = NewState(), desired, start
+	res, err := applyFull(ctx, api, plan, zap.NewNop(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.rendered.backends) != len(desired.Backends) {
+		t.Errorf("the commit left %d of %d backends' sections for the writes", len(p.rendered.backends), len(desired.Backends))
+	}
+	reads := 0
+	for _, r := range fake.Requests() {
+		if r.Method == "GET" && strings.HasSuffix(r.Path, "/configuration/raw") {
+			reads++
+		}
+	}
+
+	next := &State{Backends: maps.Clone(desired.Backends), Frontends: desired.Frontends, Userlists: desired.Userlists}
+	for name, be := range desired.Backends {
+		moved := *be
+		moved.Servers = append([]dataplane.Server(nil), be.Servers...)
+		moved.Servers[0].Address = "127.0.0.99"
+		next.Backends[name] = &moved
+		break
+	}
+	p.submit(Plan{Current: desired, Desired: next, Version: res.Version}, nil)
+	if err := p.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := 0
+	for _, r := range fake.Requests() {
+		if r.Method == "GET" && strings.HasSuffix(r.Path, "/configuration/raw") {
+			after++
+		}
+	}
+	if after != reads {
+		t.Errorf("the write after a full commit read the file back (%d reads, was %d)", after, reads)
+	}
+	text, _, err := api.RawConfig(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, "127.0.0.99") || !strings.Contains(text, "  stats socket /s level admin\n") {
+		t.Fatalf("the write did not land on the committed text:\n%s", text)
 	}
 }

@@ -430,21 +430,16 @@ func renderTCPRequest(b *strings.Builder, r dataplane.TCPRequestRule) {
 	cfgLine(b, "tcp-request", r.Type, r.Action, cfgCond(r.Cond, r.CondTest))
 }
 
-// renderPlan returns the configuration text with plan applied and the
-// version it is based on. With the plan's states, the owned sections are
+// renderRead returns the configuration text with plan applied, the
+// version it is based on, and the text read without our objects
+// (renderOnto's prefix). With the plan's states, the owned sections are
 // rendered here from Desired (servers still draining, busy, kept as
-// Current has them) into the text the API serves, checked to be at the
-// version Current was read at; without them, through a transaction.
+// Current has them; cache, when set, keeps the sections rendered before)
+// into the text the API serves, checked to be at the version Current was
+// read at; without them, through a transaction.
 //
 // ours, when set, accepts a version the configuration moved to since the
 // plan was read as this process's own doing (the background writer's).
-func renderPlan(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]bool, ours func(from, to int64) bool) (int64, string, error) {
-	version, out, _, err := renderRead(ctx, api, plan, busy, ours, nil)
-	return version, out, err
-}
-
-// renderRead is renderPlan, also returning the text read without our
-// objects (renderOnto's prefix).
 func renderRead(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]bool, ours func(from, to int64) bool, cache *renderCache) (version int64, out, prefix string, err error) {
 	if plan.Desired == nil {
 		version, out, err = renderWith(ctx, api, plan.Steps)

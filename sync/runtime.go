@@ -253,7 +253,7 @@ func applyRuntimeSteps(ctx context.Context, rt RuntimeAPI, dr *drainer, steps []
 // restart keeps them. Servers still draining stay in the file until they
 // are gone.
 // It returns the version it wrote at and the one the write produced; ours
-// is renderPlan's.
+// is renderRead's.
 func persistWithoutReload(ctx context.Context, api ConfigAPI, plan Plan, busy map[string]bool, ours func(from, to int64) bool) (int64, int64, error) {
 	from, to, _, err := persistOnto(ctx, api, plan, busy, ours, writtenText{}, nil)
 	return from, to, err
@@ -336,7 +336,7 @@ func renderWith(ctx context.Context, api ConfigAPI, steps []Step) (int64, string
 // bench); sync commits the whole text only when frontends or binds
 // change.
 func CommitWhole(ctx context.Context, api ConfigAPI, current, desired *State, log *zap.Logger) (ApplyResult, error) {
-	return applyFull(ctx, api, Plan{Current: current, Desired: desired}, log)
+	return applyFull(ctx, api, Plan{Current: current, Desired: desired}, log, nil)
 }
 
 // applyRuntime is Apply for a plan made only of runtime steps when a
