@@ -122,3 +122,61 @@ func TestAppCacheFollowsTheEventStream(t *testing.T) {
 	}
 	t.Logf("%d status updates applied, %d apps re-read, %d listing(s)", cache.Applied, cache.Rereads, cache.Listings)
 }
+
+// TestAppCacheListInPlace: a task's update goes into the list handed out
+// (no copy of every app), an app that comes or goes makes a new sorted
+// list, and a listing with an app twice keeps its last copy.
+func TestAppCacheListInPlace(t *testing.T) {
+	app := func(id string, port int) marathon.App {
+		return marathon.App{ID: id, Version: "v1", Tasks: []marathon.Task{{ID: id[1:] + ".1", AppID: id, Host: "127.0.0.1", Ports: []int{port}, State: marathon.TaskRunning}}}
+	}
+	mm := &memoryMarathon{apps: map[string]marathon.App{"/c": app("/c", 3), "/a": app("/a", 1), "/b": app("/b", 2)}}
+	cache := NewAppCache(mm)
+	ctx := context.Background()
+	ids := func(apps []marathon.App) []string {
+		var out []string
+		for _, a := range apps {
+			out = append(out, a.ID)
+		}
+		return out
+	}
+	first, err := cache.Apps(ctx)
+	if err != nil || !slices.Equal(ids(first), []string{"/a", "/b", "/c"}) {
+		t.Fatalf("listing: %v %v", ids(first), err)
+	}
+
+	cache.Observe(event(t, marathon.EventStatusUpdate, marathon.StatusUpdateEvent{AppID: "/b", TaskID: "b.2", TaskStatus: marathon.TaskRunning,
+		Host: "127.0.0.1", Ports: []int{22}, Version: "v1"}))
+	second, _, _, err := cache.AppsSince(ctx, 0)
+	if err != nil || &second[0] != &first[0] || len(second[1].Tasks) != 2 || second[1].Tasks[1].Ports[0] != 22 {
+		t.Fatalf("a task's update: same list %v, tasks %+v, %v", &second[0] == &first[0], second[1].Tasks, err)
+	}
+
+	mm.apps["/bb"] = app("/bb", 4)
+	delete(mm.apps, "/a")
+	cache.Observe(event(t, marathon.EventAPIPost, map[string]any{"appDefinition": map[string]any{"id": "/bb"}}))
+	cache.Observe(event(t, marathon.EventAppTerminated, map[string]any{"appId": "/a"}))
+	third, err := cache.Apps(ctx)
+	if err != nil || !slices.Equal(ids(third), []string{"/b", "/bb", "/c"}) || len(third[0].Tasks) != 2 {
+		t.Fatalf("apps came and went: %v %v", ids(third), err)
+	}
+	if !slices.Equal(ids(second), []string{"/a", "/b", "/c"}) {
+		t.Errorf("the list handed out before changed its apps: %v", ids(second))
+	}
+
+	dup := &listReader{apps: []marathon.App{app("/x", 1), app("/y", 2), app("/x", 9)}}
+	cache = NewAppCache(dup)
+	got, err := cache.Apps(ctx)
+	if err != nil || !slices.Equal(ids(got), []string{"/x", "/y"}) || got[0].Tasks[0].Ports[0] != 9 {
+		t.Fatalf("a listing with an app twice: %v %v", ids(got), err)
+	}
+}
+
+// listReader lists apps as given.
+type listReader struct{ apps []marathon.App }
+
+func (l *listReader) Apps(context.Context) ([]marathon.App, error) { return slices.Clone(l.apps), nil }
+
+func (l *listReader) App(_ context.Context, id string) (marathon.App, error) {
+	return marathon.App{}, &marathon.APIError{Status: 404, Message: "App '" + id + "' does not exist"}
+}
