@@ -112,7 +112,9 @@ func (c *Client) learnBackendIIDs(ctx context.Context) error {
 	for _, line := range strings.Split(body, "\n") {
 		f := strings.SplitN(line, ",", col+2)
 		if len(f) > col && f[1] == "BACKEND" {
-			iids[f[0]] = f[col]
+			// Copies: substrings would keep the whole answer alive (MBs
+			// at 10,000 backends) for as long as the ids.
+			iids[strings.Clone(f[0])] = strings.Clone(f[col])
 		}
 	}
 	c.mu.Lock()
