@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -107,6 +108,16 @@ func runDaemon(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitFailed)
 	}
 	defer o.log.Sync() //nolint:errcheck // best effort on exit
+	if _, set := os.LookupEnv("GOGC"); !set {
+		// Most of the daemon's heap is caches that live as long as it
+		// does (apps, built models, rendered sections: about 60 MB at
+		// 10,000 apps), and an event allocates a few MB at most. Go's
+		// default (100) lets the heap grow to twice the caches between
+		// collections; 50 holds it to one and a half for a few more
+		// collections (BENCHMARKS.md: RSS and CPU per event, both ways).
+		// GOGC, when set, wins.
+		debug.SetGCPercent(50)
+	}
 	if err := o.prepareCerts(); err != nil {
 		return cli.Exit(fmt.Sprintf("certificates for marathon_https_in: %v", err), exitFailed)
 	}
