@@ -381,7 +381,7 @@ func (d *Daemon) syncOnce(ctx context.Context, t trigger) (int, error) {
 		}
 		m.Apps.Set(float64(r.Build.AppCount))
 		m.Backends.Set(float64(len(r.Build.State.Backends)))
-		m.Servers.Set(float64(r.Build.State.ServerCount()))
+		m.Servers.Set(float64(r.Servers))
 		m.RejectedApps.Set(float64(len(r.Build.Rejected)))
 		if !r.Plan.Empty() {
 			m.EventToApply.Observe(now.Sub(t.at).Seconds())

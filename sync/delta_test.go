@@ -207,6 +207,9 @@ func TestEventsStayIncremental(t *testing.T) {
 		if r.Build.Base == nil || r.Build.Base != r.Current {
 			t.Fatalf("event %d (%s): not built and diffed from what HAProxy has", i, state)
 		}
+		if r.Servers != r.Build.State.ServerCount() {
+			t.Fatalf("event %d (%s): %d servers counted, the state has %d", i, state, r.Servers, r.Build.State.ServerCount())
+		}
 		if running := state == marathon.TaskRunning; running != (len(rt.calls) == 1) {
 			t.Fatalf("event %d (%s): runtime calls %v", i, state, rt.calls)
 		}
