@@ -55,19 +55,22 @@ func LiveDiffs(ctx context.Context, rt LiveServers, desired *State) ([]LiveDiff,
 	if err != nil {
 		return nil, fmt.Errorf("read live server state: %w", err)
 	}
-	live := map[string]map[string]runtimeapi.ServerState{}
-	for _, s := range states {
-		if live[s.BackendName] == nil {
-			live[s.BackendName] = map[string]runtimeapi.ServerState{}
-		}
-		live[s.BackendName][s.Name] = s
+	// Indexes into states, not copies: 50,000 servers at 10,000 apps,
+	// read every --reconcile-interval.
+	live := map[string][]int{}
+	for i := range states {
+		live[states[i].BackendName] = append(live[states[i].BackendName], i)
 	}
 	var diffs []LiveDiff
 	for _, name := range desired.BackendNames() {
-		have, ok := live[name]
+		idx, ok := live[name]
 		if !ok {
 			diffs = append(diffs, LiveDiff{Backend: name, Kind: LiveMissing})
 			continue
+		}
+		have := make(map[string]*runtimeapi.ServerState, len(idx))
+		for _, i := range idx {
+			have[states[i].Name] = &states[i]
 		}
 		want := map[string]bool{}
 		for i := range desired.Backends[name].Servers {
