@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/marathon-dataplane/marathon-dataplane/dataplane"
 	"github.com/marathon-dataplane/marathon-dataplane/dataplane/runtimeapi"
 	"github.com/marathon-dataplane/marathon-dataplane/internal/haproxytest"
 )
@@ -45,5 +46,23 @@ func TestVerifyLiveAgainstRealHAProxy(t *testing.T) {
 	}
 	if len(diffs) != 2 {
 		t.Errorf("want 2 differences, got:\n%s", got)
+	}
+
+	// A backend HAProxy does not run is missing; an empty one lists no
+	// servers either way, and is not.
+	desired.Backends["absent_1"] = &Backend{Backend: dataplane.Backend{Name: "absent_1"}, Servers: be.Servers}
+	desired.Backends["empty_1"] = &Backend{Backend: dataplane.Backend{Name: "empty_1"}}
+	live, err := LiveDiffs(context.Background(), rt, desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var missing []string
+	for _, d := range live {
+		if d.Kind == LiveMissing && d.Server == "" {
+			missing = append(missing, d.Backend)
+		}
+	}
+	if len(live) != 3 || strings.Join(missing, ",") != "absent_1" {
+		t.Errorf("want the two differences and absent_1 missing, got %v", live)
 	}
 }

@@ -248,12 +248,22 @@ func checkCommand(cmd string) error {
 // commands it has not read yet (the connection is reset), so a batch ends
 // with "quit" instead.
 func (c *Client) exchange(ctx context.Context, req []byte, halfClose bool) ([]byte, error) {
+	var out bytes.Buffer
+	if err := c.exchangeTo(ctx, req, halfClose, &out); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// exchangeTo is exchange writing the answer to out as it arrives; an
+// error from out ends the exchange with it.
+func (c *Client) exchangeTo(ctx context.Context, req []byte, halfClose bool, out io.Writer) error {
 	dctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(dctx, c.network, c.addr)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
+		return fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
@@ -280,16 +290,18 @@ func (c *Client) exchange(ctx context.Context, req []byte, halfClose bool) ([]by
 		werr <- nil
 	}()
 
-	var out bytes.Buffer
 	buf := make([]byte, 32<<10)
-	var rerr error
+	var rerr, werr2 error
 	for {
 		if err := conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
 			rerr = err
 			break
 		}
 		n, err := conn.Read(buf)
-		out.Write(buf[:n])
+		if _, werr := out.Write(buf[:n]); werr != nil {
+			werr2 = werr
+			break
+		}
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -298,17 +310,20 @@ func (c *Client) exchange(ctx context.Context, req []byte, halfClose bool) ([]by
 			break
 		}
 	}
-	if rerr != nil {
+	if rerr != nil || werr2 != nil {
 		_ = conn.Close() // unblocks the writer
 	}
 	if err := <-werr; err != nil && rerr == nil {
 		rerr = err
 	}
+	if werr2 != nil {
+		return werr2
+	}
 	if rerr != nil {
 		if ctx.Err() != nil {
 			rerr = ctx.Err()
 		}
-		return nil, fmt.Errorf("%w: %w", ErrUnreachable, rerr)
+		return fmt.Errorf("%w: %w", ErrUnreachable, rerr)
 	}
-	return out.Bytes(), nil
+	return nil
 }

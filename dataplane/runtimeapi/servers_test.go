@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,6 +95,42 @@ backend be_other
 	wantErr(t, err, ErrNoSuchServer)
 	_, err = f.c.ShowServersState(ctx, "be app")
 	wantErr(t, err, ErrInvalidArgument)
+
+	// The same servers one by one, as the answer arrives.
+	var each []ServerState
+	if err := f.c.EachServerState(ctx, "", func(s ServerState) error { each = append(each, s); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(each, all) {
+		t.Errorf("EachServerState:\n%+v\nShowServersState:\n%+v", each, all)
+	}
+	err = f.c.EachServerState(ctx, "nosuch", func(ServerState) error { return nil })
+	if ce := wantCommandError(t, err, ErrNoSuchBackend); ce.Output != "Can't find backend." {
+		t.Errorf("unknown backend answer %q", ce.Output)
+	}
+	stop := errors.New("enough")
+	n := 0
+	if err := f.c.EachServerState(ctx, "", func(ServerState) error { n++; return stop }); !errors.Is(err, stop) || n != 1 {
+		t.Errorf("a callback's error: %v after %d servers", err, n)
+	}
+}
+
+// TestLineWriter: lines split across writes, several in one, and a last
+// one without its newline come out whole.
+func TestLineWriter(t *testing.T) {
+	var got []string
+	w := &lineWriter{fn: func(l string) error { got = append(got, l); return nil }}
+	for _, chunk := range []string{"1\n# be_id", " be_name\n3 a\n4 b\n", "", "5 c"} {
+		if n, err := w.Write([]byte(chunk)); err != nil || n != len(chunk) {
+			t.Fatalf("write %q: %d %v", chunk, n, err)
+		}
+	}
+	if err := w.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"1", "# be_id be_name", "3 a", "4 b", "5 c"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
+	}
 }
 
 func TestSetServerAddrMovesTraffic(t *testing.T) {

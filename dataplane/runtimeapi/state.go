@@ -1,10 +1,15 @@
 package runtimeapi
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
+
+	"go.uber.org/zap"
 )
 
 // OpState is srv_op_state of "show servers state".
@@ -111,6 +116,105 @@ func (c *Client) ShowServersState(ctx context.Context, backend string) ([]Server
 	return states, nil
 }
 
+// EachServerState runs "show servers state [<backend>]" ("" = all
+// backends) and calls fn with each server as its line arrives, never
+// holding the whole answer: about 7 MB of text, and twice that parsed, at
+// 50,000 servers. An error from fn ends it with that error;
+// ErrNoSuchBackend for an unknown backend.
+func (c *Client) EachServerState(ctx context.Context, backend string, fn func(ServerState) error) error {
+	cmd := "show servers state"
+	if backend != "" {
+		if err := validName("backend", backend); err != nil {
+			return opErr("show servers state of", backend, err)
+		}
+		cmd += " " + backend
+	}
+	if err := checkCommand(cmd); err != nil {
+		return err
+	}
+	start := time.Now()
+	var (
+		p     serversStateParser
+		other strings.Builder // an answer that is not the table (an error)
+	)
+	lines := &lineWriter{fn: func(line string) error {
+		if other.Len() > 0 || (p.lines == 0 && strings.TrimSpace(line) != "1") {
+			if other.Len() < 64<<10 {
+				other.WriteString(line + "\n")
+			}
+			return nil
+		}
+		s, ok, err := p.line(line)
+		if err != nil || !ok {
+			return err
+		}
+		return fn(s)
+	}}
+	err := c.exchangeTo(ctx, []byte(cmd+"\n"), true, lines)
+	if err == nil {
+		err = lines.flush()
+	}
+	switch {
+	case err != nil:
+	case other.Len() > 0:
+		if err = CheckAnswer(cmd, other.String()); err == nil {
+			err = fmt.Errorf("%w: want format version 1, got %q", ErrProtocol, firstLine(other.String()))
+		}
+	default:
+		err = p.end()
+	}
+	// fn's own errors go back as they are.
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrUnreachable):
+		err = fmt.Errorf("runtimeapi: %s: %q: %w", c.Address(), cmd, err)
+	case errors.Is(err, ErrProtocol):
+		err = fmt.Errorf("runtimeapi: %q: %w", cmd, err)
+	}
+	c.log.Debug("runtime api", zap.String("op", "each server state"), zap.String("command", cmd), zap.Int("lines", p.lines),
+		zap.Duration("duration", time.Since(start)), zap.Error(err))
+	return err
+}
+
+// lineWriter calls fn with each complete line written to it (without its
+// newline).
+type lineWriter struct {
+	partial []byte
+	fn      func(line string) error
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	n := len(b)
+	for {
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			w.partial = append(w.partial, b...)
+			return n, nil
+		}
+		var line string
+		if len(w.partial) > 0 {
+			w.partial = append(w.partial, b[:i]...)
+			line, w.partial = string(w.partial), w.partial[:0]
+		} else {
+			line = string(b[:i])
+		}
+		if err := w.fn(line); err != nil {
+			return 0, err
+		}
+		b = b[i+1:]
+	}
+}
+
+// flush hands over a last line without a newline.
+func (w *lineWriter) flush() error {
+	if len(w.partial) == 0 {
+		return nil
+	}
+	line := string(w.partial)
+	w.partial = nil
+	return w.fn(line)
+}
+
 // ServerState returns one server's line; ErrNoSuchServer when the backend
 // has no such server.
 func (c *Client) ServerState(ctx context.Context, backend, server string) (ServerState, error) {
@@ -134,66 +238,99 @@ func (c *Client) ServerState(ctx context.Context, backend, server string) (Serve
 // server. Columns are read by header name, so columns added by later
 // versions are ignored.
 func ParseServersState(answer string) ([]ServerState, error) {
-	lines := strings.Split(strings.TrimRight(answer, "\n"), "\n")
-	if len(lines) == 0 || strings.TrimSpace(lines[0]) != "1" {
-		return nil, fmt.Errorf("%w: want format version 1, got %q", ErrProtocol, firstLine(answer))
+	var p serversStateParser
+	out := make([]ServerState, 0, strings.Count(answer, "\n"))
+	for line := range strings.Lines(answer) {
+		s, ok, err := p.line(strings.TrimSuffix(line, "\n"))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, s)
+		}
 	}
-	var cols map[string]int
-	var out []ServerState
-	for _, line := range lines[1:] {
-		if h, ok := strings.CutPrefix(line, "#"); ok {
-			if cols == nil {
-				cols = map[string]int{}
-				for i, name := range strings.Fields(h) {
-					cols[name] = i
-				}
-			}
-			continue
-		}
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		if cols == nil {
-			return nil, fmt.Errorf("%w: server line before the header: %q", ErrProtocol, line)
-		}
-		f := strings.Fields(line)
-		p := fieldParser{cols: cols, f: f}
-		s := ServerState{
-			BackendID:          p.int("be_id"),
-			BackendName:        p.str("be_name"),
-			ID:                 p.int("srv_id"),
-			Name:               p.str("srv_name"),
-			Address:            p.str("srv_addr"),
-			OpState:            OpState(p.int("srv_op_state")),
-			AdminState:         AdminState(p.int("srv_admin_state")),
-			UserWeight:         p.int("srv_uweight"),
-			InitialWeight:      p.int("srv_iweight"),
-			SecondsSinceChange: int64(p.int("srv_time_since_last_change")),
-			CheckStatus:        p.int("srv_check_status"),
-			CheckResult:        p.int("srv_check_result"),
-			CheckHealth:        p.int("srv_check_health"),
-			CheckState:         p.int("srv_check_state"),
-			AgentState:         p.int("srv_agent_state"),
-			BackendForcedID:    p.int("bk_f_forced_id") != 0,
-			ForcedID:           p.int("srv_f_forced_id") != 0,
-			FQDN:               p.str("srv_fqdn"),
-			Port:               p.int("srv_port"),
-			SRVRecord:          p.str("srvrecord"),
-			UseSSL:             p.int("srv_use_ssl") != 0,
-			CheckPort:          p.int("srv_check_port"),
-			CheckAddr:          p.str("srv_check_addr"),
-			AgentAddr:          p.str("srv_agent_addr"),
-			AgentPort:          p.int("srv_agent_port"),
-		}
-		if p.err != nil {
-			return nil, fmt.Errorf("%w: line %q: %w", ErrProtocol, line, p.err)
-		}
-		out = append(out, s)
-	}
-	if cols == nil {
-		return nil, fmt.Errorf("%w: no header line in %q", ErrProtocol, firstLine(answer))
+	if err := p.end(); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// serversStateParser reads a "show servers state" answer line by line.
+type serversStateParser struct {
+	first string // the first line, for errors
+	lines int
+	cols  map[string]int
+}
+
+// line parses one line of the answer (without its newline); ok is set
+// for a server's line.
+func (p *serversStateParser) line(line string) (s ServerState, ok bool, err error) {
+	p.lines++
+	if p.lines == 1 {
+		p.first = line
+		if strings.TrimSpace(line) != "1" {
+			return s, false, fmt.Errorf("%w: want format version 1, got %q", ErrProtocol, line)
+		}
+		return s, false, nil
+	}
+	if h, isHeader := strings.CutPrefix(line, "#"); isHeader {
+		if p.cols == nil {
+			p.cols = map[string]int{}
+			for i, name := range strings.Fields(h) {
+				p.cols[name] = i
+			}
+		}
+		return s, false, nil
+	}
+	if strings.TrimSpace(line) == "" {
+		return s, false, nil
+	}
+	if p.cols == nil {
+		return s, false, fmt.Errorf("%w: server line before the header: %q", ErrProtocol, line)
+	}
+	f := fieldParser{cols: p.cols, f: strings.Fields(line)}
+	s = ServerState{
+		BackendID:          f.int("be_id"),
+		BackendName:        f.str("be_name"),
+		ID:                 f.int("srv_id"),
+		Name:               f.str("srv_name"),
+		Address:            f.str("srv_addr"),
+		OpState:            OpState(f.int("srv_op_state")),
+		AdminState:         AdminState(f.int("srv_admin_state")),
+		UserWeight:         f.int("srv_uweight"),
+		InitialWeight:      f.int("srv_iweight"),
+		SecondsSinceChange: int64(f.int("srv_time_since_last_change")),
+		CheckStatus:        f.int("srv_check_status"),
+		CheckResult:        f.int("srv_check_result"),
+		CheckHealth:        f.int("srv_check_health"),
+		CheckState:         f.int("srv_check_state"),
+		AgentState:         f.int("srv_agent_state"),
+		BackendForcedID:    f.int("bk_f_forced_id") != 0,
+		ForcedID:           f.int("srv_f_forced_id") != 0,
+		FQDN:               f.str("srv_fqdn"),
+		Port:               f.int("srv_port"),
+		SRVRecord:          f.str("srvrecord"),
+		UseSSL:             f.int("srv_use_ssl") != 0,
+		CheckPort:          f.int("srv_check_port"),
+		CheckAddr:          f.str("srv_check_addr"),
+		AgentAddr:          f.str("srv_agent_addr"),
+		AgentPort:          f.int("srv_agent_port"),
+	}
+	if f.err != nil {
+		return ServerState{}, false, fmt.Errorf("%w: line %q: %w", ErrProtocol, line, f.err)
+	}
+	return s, true, nil
+}
+
+// end reports an answer that never had its header.
+func (p *serversStateParser) end() error {
+	if p.lines == 0 {
+		return fmt.Errorf("%w: want format version 1, got an empty answer", ErrProtocol)
+	}
+	if p.cols == nil {
+		return fmt.Errorf("%w: no header line in %q", ErrProtocol, p.first)
+	}
+	return nil
 }
 
 type fieldParser struct {
