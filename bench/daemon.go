@@ -138,6 +138,17 @@ func measureDaemon(n, events int, window time.Duration) error {
 	fast0 := metricValue(metrics, `marathon_dataplane_event_to_applied_seconds_bucket{le="0.1"}`)
 	all0 := metricValue(metrics, "marathon_dataplane_event_to_applied_seconds_count")
 	cpu0 := procCPU(cmd.Process.Pid)
+	// Resident memory is sampled through the events: the value at the
+	// end depends on when the collector last ran.
+	var rssMax atomic.Int64
+	go func() {
+		for loadCtx.Err() == nil {
+			if r := int64(procRSS(cmd.Process.Pid)); r > rssMax.Load() {
+				rssMax.Store(r)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
 	var lat []time.Duration
 	for i := 0; i < events; i++ {
 		id := fmt.Sprintf("/bench/app%d", (i*7)%(n-1))
@@ -179,8 +190,9 @@ func measureDaemon(n, events int, window time.Duration) error {
 	if err := <-profiled; err != nil {
 		return fmt.Errorf("CPU profile: %w", err)
 	}
-	stopLoad()
 	rss := procRSS(cmd.Process.Pid)
+	stopLoad()
+	peak := procStatusMB(cmd.Process.Pid, "VmHWM:")
 	heap := metricMB(metrics, "go_memstats_heap_inuse_bytes")
 	slow := (metricValue(metrics, "marathon_dataplane_event_to_applied_seconds_count") - all0) -
 		(metricValue(metrics, `marathon_dataplane_event_to_applied_seconds_bucket{le="0.1"}`) - fast0)
@@ -205,9 +217,9 @@ func measureDaemon(n, events int, window time.Duration) error {
 	if quiet {
 		note += fmt.Sprintf(", %d apps' tasks without listeners", n-len(touched))
 	}
-	fmt.Printf("%-7d %-14s %7d %10s %10s %10s %8s  initial sync %s, cpu/event %s, rss %d MB (heap in use %d MB), window %s, load %d requests %d failed%s\n",
+	fmt.Printf("%-7d %-14s %7d %10s %10s %10s %8s  initial sync %s, cpu/event %s, rss %d MB at the end (heap in use %d MB), %d MB at most during the events, %d MB peak (initial sync included), window %s, load %d requests %d failed%s\n",
 		n, "daemon (sse)", events, round(pct(lat, 50)), round(pct(lat, 99)), round(lat[len(lat)-1]), "-",
-		round(initial), round(cpu/time.Duration(events)), rss, heap, window, sent.Load(), failed.Load(), note)
+		round(initial), round(cpu/time.Duration(events)), rss, heap, max(rssMax.Load(), int64(rss)), peak, window, sent.Load(), failed.Load(), note)
 	return nil
 }
 
@@ -268,13 +280,16 @@ func procCPU(pid int) time.Duration {
 }
 
 // procRSS is a process's resident memory in MB.
-func procRSS(pid int) int {
+func procRSS(pid int) int { return procStatusMB(pid, "VmRSS:") }
+
+// procStatusMB is a kB field of a process's /proc status in MB.
+func procStatusMB(pid int, field string) int {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
 	for _, l := range strings.Split(string(raw), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.Atoi(f[1])
 			return kb / 1024
 		}
