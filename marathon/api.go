@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -83,21 +84,117 @@ func dropReadOnly(raw []byte) ([]byte, error) {
 // without an "apps" field is ErrInvalidResponse (marathon-lb then failed
 // the regeneration too), never an empty list that would empty HAProxy.
 func (c *Client) Apps(ctx context.Context) ([]App, error) {
-	var out struct {
-		Apps *[]App `json:"apps"`
-	}
-	cl := call{method: http.MethodGet, path: "/v2/apps", query: url.Values{"embed": {"apps.tasks", "apps.deployments"}}}
-	r, err := c.do(ctx, cl)
+	apps := []App{}
+	err := c.EachApp(ctx, func(a App) error {
+		apps = append(apps, a)
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := decodeBody(cl.method, r, &out, false); err != nil {
-		return nil, err
+	return apps, nil
+}
+
+// EachApp is Apps one app at a time, each handed to fn as soon as it is
+// decoded: neither the answer (tens of MB at 10,000 apps) nor the whole
+// list is ever held. An error from fn stops the listing and is returned
+// as it is; the apps handed over before an error are a partial listing.
+func (c *Client) EachApp(ctx context.Context, fn func(App) error) error {
+	var fnErr error
+	cl := call{method: http.MethodGet, path: "/v2/apps", query: url.Values{"embed": {"apps.tasks", "apps.deployments"}},
+		stream: func(body io.Reader) error {
+			err := eachApp(json.NewDecoder(body), func(a App) error {
+				if err := fn(a); err != nil {
+					fnErr = err
+					return err
+				}
+				return nil
+			})
+			if err != nil && fnErr == nil {
+				return fmt.Errorf("%w: %w%s", ErrInvalidResponse, err, jsonOffset(err))
+			}
+			return err
+		}}
+	_, err := c.do(ctx, cl)
+	if fnErr != nil && errors.Is(err, fnErr) {
+		return fnErr
 	}
-	if out.Apps == nil {
-		return nil, fmt.Errorf("marathon GET %s: %w: no \"apps\" field", r.url, ErrInvalidResponse)
+	return err
+}
+
+// eachApp decodes {"apps": [app, ...], ...} one app at a time.
+func eachApp(dec *json.Decoder, fn func(App) error) error {
+	tok, err := dec.Token()
+	switch {
+	case errors.Is(err, io.EOF):
+		return errors.New("empty body")
+	case err != nil:
+		return err
+	case tok != json.Delim('{'):
+		return fmt.Errorf("want a JSON object, got %v", tok)
 	}
-	return *out.Apps, nil
+	found := false
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if key != "apps" {
+			var skip json.RawMessage
+			if err := dec.Decode(&skip); err != nil {
+				return err
+			}
+			continue
+		}
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		if tok == nil {
+			continue // "apps": null is no list
+		}
+		if tok != json.Delim('[') {
+			return fmt.Errorf(`"apps" is %v, want a list`, tok)
+		}
+		for dec.More() {
+			var a App
+			start := dec.InputOffset()
+			if err := dec.Decode(&a); err != nil {
+				// The decoder counts a value's type errors from the
+				// value's start: from the answer's, as Unmarshal does.
+				var typ *json.UnmarshalTypeError
+				if errors.As(err, &typ) {
+					typ.Offset += start
+				}
+				return err
+			}
+			if err := fn(a); err != nil {
+				return err
+			}
+		}
+		if err := wantDelim(dec, ']'); err != nil {
+			return err
+		}
+		found = true
+	}
+	if err := wantDelim(dec, '}'); err != nil {
+		return err
+	}
+	if !found {
+		return errors.New(`no "apps" field`)
+	}
+	return nil
+}
+
+func wantDelim(dec *json.Decoder, d json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != d {
+		return fmt.Errorf("want %q, got %v", d, tok)
+	}
+	return nil
 }
 
 // App returns one app with its tasks embedded; an unknown id is an

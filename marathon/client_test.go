@@ -718,9 +718,9 @@ func TestInvalidResponses(t *testing.T) {
 		call       func(c *Client) error
 		want       string
 	}{
-		{name: "truncated JSON", body: `{"apps":[{"id":"/a"`, want: "unexpected end of JSON input",
+		{name: "truncated JSON", body: `{"apps":[{"id":"/a"`, want: "unexpected EOF",
 			call: func(c *Client) error { _, err := c.Apps(context.Background()); return err }},
-		{name: "syntax error has offset", body: `{"apps":[}`, want: "(at byte 10)",
+		{name: "syntax error has offset", body: `{"apps":[}`, want: "(at byte 9)",
 			call: func(c *Client) error { _, err := c.Apps(context.Background()); return err }},
 		{name: "wrong type has offset", body: `{"apps":[{"id":5}]}`, want: "(at byte 16)",
 			call: func(c *Client) error { _, err := c.Apps(context.Background()); return err }},
@@ -728,7 +728,7 @@ func TestInvalidResponses(t *testing.T) {
 			call: func(c *Client) error { _, err := c.Apps(context.Background()); return err }},
 		{name: "apps null", body: `{"apps":null}`, want: `no "apps" field`,
 			call: func(c *Client) error { _, err := c.Apps(context.Background()); return err }},
-		{name: "array instead of object", body: `[]`, want: "cannot unmarshal array",
+		{name: "array instead of object", body: `[]`, want: "want a JSON object, got [",
 			call: func(c *Client) error { _, err := c.Apps(context.Background()); return err }},
 		{name: "empty body", body: ``, want: "empty body",
 			call: func(c *Client) error { _, err := c.Apps(context.Background()); return err }},
@@ -1059,5 +1059,26 @@ func TestRedirectDowngradeDropsCredentials(t *testing.T) {
 	}
 	if reqs := plain.requests(); len(reqs) != 1 || reqs[0].Auth != "" {
 		t.Errorf("requests after the downgrade = %+v, want no Authorization", reqs)
+	}
+}
+
+// TestEachApp: apps come one at a time in the answer's order, other
+// fields around the list are skipped, and an error from the callback
+// stops the listing and comes back as it is.
+func TestEachApp(t *testing.T) {
+	f := newFake(t, answer(http.StatusOK, `{"before":{"x":[1,2]},"apps":[{"id":"/a"},{"id":"/b"},{"id":"/c"}],"after":null}`))
+	c := newClient(t, Config{URLs: []string{f.URL}})
+	var ids []string
+	if err := c.EachApp(context.Background(), func(a App) error { ids = append(ids, a.ID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(ids, ",") != "/a,/b,/c" {
+		t.Fatalf("apps %v", ids)
+	}
+	stop := errors.New("enough")
+	ids = nil
+	err := c.EachApp(context.Background(), func(a App) error { ids = append(ids, a.ID); return stop })
+	if err != stop || len(ids) != 1 {
+		t.Fatalf("a callback's error: %v after %v", err, ids)
 	}
 }

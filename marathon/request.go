@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
@@ -24,6 +25,9 @@ type call struct {
 	query  url.Values
 	body   []byte // JSON; nil for none
 	accept string // default application/json
+	// stream, when set, reads a 2xx answer's body as it arrives (the
+	// reply then has none); an error from it is the call's.
+	stream func(body io.Reader) error
 }
 
 // reply is a 2xx answer.
@@ -93,7 +97,7 @@ func (c *Client) do(ctx context.Context, cl call) (reply, error) {
 		}
 		status := resp.StatusCode()
 		if failoverStatus(cl.method, status) {
-			apiErr := newAPIError(cl.method, target, status, resp.Body())
+			apiErr := newAPIError(cl.method, target, status, c.answerBody(cl, resp))
 			c.log.Warn("marathon unavailable; trying the next URL",
 				zap.String("method", cl.method), zap.String("url", target), zap.Int("status", status), zap.String("message", apiErr.Message))
 			failures = append(failures, fmt.Sprintf("%s: %d %s: %s", base, status, http.StatusText(status), apiErr.Message))
@@ -103,7 +107,7 @@ func (c *Client) do(ctx context.Context, cl call) (reply, error) {
 		if status == http.StatusBadGateway || status == http.StatusGatewayTimeout {
 			// Only writes get here (see failoverStatus): the write may have
 			// been applied, and this URL is no better than the preferred one.
-			return reply{}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, newAPIError(cl.method, target, status, resp.Body()))
+			return reply{}, fmt.Errorf("%w: %w", ErrOutcomeUnknown, newAPIError(cl.method, target, status, c.answerBody(cl, resp)))
 		}
 		if idx != start {
 			c.mu.Lock()
@@ -114,7 +118,17 @@ func (c *Client) do(ctx context.Context, cl call) (reply, error) {
 		c.log.Debug("marathon request", zap.String("method", cl.method), zap.String("url", target),
 			zap.Int("status", status), zap.Duration("duration", time.Since(began)))
 		if status < 200 || status > 299 {
-			return reply{}, newAPIError(cl.method, target, status, resp.Body())
+			return reply{}, newAPIError(cl.method, target, status, c.answerBody(cl, resp))
+		}
+		if cl.stream != nil {
+			err := c.readStream(cl, resp)
+			if err != nil && ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			if err != nil {
+				return reply{}, fmt.Errorf("marathon %s %s: %w", cl.method, target, err)
+			}
+			return reply{url: target, status: status}, nil
 		}
 		return reply{url: target, status: status, body: resp.Body()}, nil
 	}
@@ -167,8 +181,66 @@ func (c *Client) send(ctx context.Context, cl call, target string) (*resty.Respo
 	if c.authValue != "" {
 		req.SetHeader("Authorization", c.authValue)
 	}
+	if cl.stream != nil {
+		req.SetDoNotParseResponse(true)
+	}
 	resp, err := req.Execute(cl.method, target)
 	return resp, wrote.Load(), err
+}
+
+// answerBody is resp's body for an error message: read here (bounded) and
+// closed when the call streams its answer.
+func (c *Client) answerBody(cl call, resp *resty.Response) []byte {
+	if cl.stream == nil {
+		return resp.Body()
+	}
+	raw := resp.RawBody()
+	if raw == nil {
+		return nil
+	}
+	defer raw.Close()
+	b, _ := io.ReadAll(io.LimitReader(raw, 64<<10))
+	return b
+}
+
+// readStream hands a streamed 2xx body to cl.stream, no larger than the
+// client's response limit, and closes it.
+func (c *Client) readStream(cl call, resp *resty.Response) error {
+	raw := resp.RawBody()
+	if raw == nil {
+		return fmt.Errorf("%w: empty body", ErrInvalidResponse)
+	}
+	defer raw.Close()
+	limited := &limitedReader{r: raw, left: c.maxBody}
+	err := cl.stream(limited)
+	if limited.over {
+		return fmt.Errorf("%w: body larger than %d bytes", ErrInvalidResponse, c.maxBody)
+	}
+	return err
+}
+
+// limitedReader fails once more than left bytes were read.
+type limitedReader struct {
+	r    io.Reader
+	left int64
+	over bool
+}
+
+func (l *limitedReader) Read(p []byte) (int, error) {
+	if l.left <= 0 {
+		var one [1]byte
+		if n, err := l.r.Read(one[:]); n == 0 && errors.Is(err, io.EOF) {
+			return 0, io.EOF
+		}
+		l.over = true
+		return 0, errors.New("response body too large")
+	}
+	if int64(len(p)) > l.left {
+		p = p[:l.left]
+	}
+	n, err := l.r.Read(p)
+	l.left -= int64(n)
+	return n, err
 }
 
 // doJSON sends cl and decodes the 2xx body into out.

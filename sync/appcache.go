@@ -102,17 +102,13 @@ func (c *AppCache) AppsSince(ctx context.Context, since uint64) (apps []marathon
 	}
 	c.mu.Unlock()
 	if full {
-		list, err := c.src.Apps(ctx)
+		slimmed, err := c.listSlim(ctx)
 		c.mu.Lock()
 		c.listing = false
 		if err != nil {
 			c.full = true
 			c.mu.Unlock()
 			return nil, nil, 0, err
-		}
-		slimmed := make([]marathon.App, len(list))
-		for i, a := range list {
-			slimmed[i] = slim(a)
 		}
 		c.out, c.pos = sortedApps(slimmed)
 		c.pending = map[string]*marathon.App{}
@@ -248,6 +244,39 @@ func (c *AppCache) changedSince(since uint64) map[string]bool {
 		ids[c.changes[i].id] = true
 	}
 	return ids
+}
+
+// appStreamer lists apps one at a time as they are decoded
+// (*marathon.Client).
+type appStreamer interface {
+	EachApp(ctx context.Context, fn func(marathon.App) error) error
+}
+
+// listSlim lists every app, slimmed; one at a time when the source can,
+// so that Marathon's whole answer is never held (at 10,000 apps it was
+// the daemon's peak memory).
+func (c *AppCache) listSlim(ctx context.Context) ([]marathon.App, error) {
+	s, ok := c.src.(appStreamer)
+	if !ok {
+		list, err := c.src.Apps(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]marathon.App, len(list))
+		for i, a := range list {
+			out[i] = slim(a)
+		}
+		return out, nil
+	}
+	var out []marathon.App
+	if err := s.EachApp(ctx, func(a marathon.App) error {
+		out = append(out, slim(a))
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	// Exact size: the list is kept until the next listing.
+	return slices.Clone(out), nil
 }
 
 // app returns app id as the cache has it now.
