@@ -20,17 +20,8 @@ import (
 // writes produced are recognised as ours; another writer's edit makes the
 // next write fail (and be reported) instead of overwriting it.
 func TestPersisterWritesTheNewestState(t *testing.T) {
-	fake := dataplanetest.NewServer(dataplanetest.Options{User: "admin", Password: "pw", RawConfig: "global\n  stats socket /s level admin\n"})
-	t.Cleanup(fake.Close)
-	api, err := dataplane.New(dataplane.Config{URL: fake.URL, User: "admin", Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fake, api, start := persisterAPI(t)
 	ctx := context.Background()
-	start, err := api.Version(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	failures := make(chan error, 4)
 	p := newPersister(api, zap.NewNop(), func(err error) { failures <- err })
 
@@ -64,15 +55,7 @@ func TestPersisterWritesTheNewestState(t *testing.T) {
 
 	// A write after our own starts from the text it posted: the file is
 	// not read back.
-	rawReads := func() int {
-		n := 0
-		for _, r := range fake.Requests() {
-			if r.Method == "GET" && strings.HasSuffix(r.Path, "/configuration/raw") {
-				n++
-			}
-		}
-		return n
-	}
+	rawReads := func() int { return rawConfigReads(fake) }
 	reads := rawReads()
 	p.submit(Plan{Current: current, Desired: current, Version: version}, nil)
 	if err := p.flush(ctx); err != nil {
@@ -115,17 +98,8 @@ func TestPersisterWritesTheNewestState(t *testing.T) {
 // background write starts from the committed text and sections (no read
 // back of the file), and keeps the operator's part of it.
 func TestFullCommitSeedsTheBackgroundWrites(t *testing.T) {
-	fake := dataplanetest.NewServer(dataplanetest.Options{User: "admin", Password: "pw", RawConfig: "global\n  stats socket /s level admin\n"})
-	t.Cleanup(fake.Close)
-	api, err := dataplane.New(dataplane.Config{URL: fake.URL, User: "admin", Password: "pw"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fake, api, start := persisterAPI(t)
 	ctx := context.Background()
-	start, err := api.Version(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := newPersister(api, zap.NewNop(), func(err error) { t.Errorf("write failed: %v", err) })
 	f := loadFixture(t, "vhosts")
 	desired := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{}).State
@@ -139,12 +113,7 @@ func TestFullCommitSeedsTheBackgroundWrites(t *testing.T) {
 	if len(p.rendered.backends) != len(desired.Backends) {
 		t.Errorf("the commit left %d of %d backends' sections for the writes", len(p.rendered.backends), len(desired.Backends))
 	}
-	reads := 0
-	for _, r := range fake.Requests() {
-		if r.Method == "GET" && strings.HasSuffix(r.Path, "/configuration/raw") {
-			reads++
-		}
-	}
+	reads := rawConfigReads(fake)
 
 	next := &State{Backends: maps.Clone(desired.Backends), Frontends: desired.Frontends, Userlists: desired.Userlists}
 	for name, be := range desired.Backends {
@@ -158,14 +127,8 @@ func TestFullCommitSeedsTheBackgroundWrites(t *testing.T) {
 	if err := p.flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	after := 0
-	for _, r := range fake.Requests() {
-		if r.Method == "GET" && strings.HasSuffix(r.Path, "/configuration/raw") {
-			after++
-		}
-	}
-	if after != reads {
-		t.Errorf("the write after a full commit read the file back (%d reads, was %d)", after, reads)
+	if after := rawConfigReads(fake); after != reads {
+		t.Errorf("the write after a full commit read the file back (%d reads, was %d)", rawConfigReads(fake), reads)
 	}
 	text, _, err := api.RawConfig(ctx, "")
 	if err != nil {
@@ -174,4 +137,32 @@ func TestFullCommitSeedsTheBackgroundWrites(t *testing.T) {
 	if !strings.Contains(text, "127.0.0.99") || !strings.Contains(text, "  stats socket /s level admin\n") {
 		t.Fatalf("the write did not land on the committed text:\n%s", text)
 	}
+}
+
+// persisterAPI is a Data Plane API with an operator's configuration, its
+// client and the version it starts at.
+func persisterAPI(t *testing.T) (*dataplanetest.Server, *dataplane.Client, int64) {
+	t.Helper()
+	fake := dataplanetest.NewServer(dataplanetest.Options{User: "admin", Password: "pw", RawConfig: "global\n  stats socket /s level admin\n"})
+	t.Cleanup(fake.Close)
+	api, err := dataplane.New(dataplane.Config{URL: fake.URL, User: "admin", Password: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := api.Version(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fake, api, start
+}
+
+// rawConfigReads counts the reads of the configuration text.
+func rawConfigReads(fake *dataplanetest.Server) int {
+	n := 0
+	for _, r := range fake.Requests() {
+		if r.Method == "GET" && strings.HasSuffix(r.Path, "/configuration/raw") {
+			n++
+		}
+	}
+	return n
 }
