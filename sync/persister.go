@@ -46,10 +46,16 @@ type persister struct {
 	// Writes and LastDuration describe the writes so far.
 	writes       int
 	lastDuration time.Duration
+	// interval is the least time between the starts of two writes
+	// (Syncer.PersistInterval); hurry cuts the wait short (flush).
+	interval  time.Duration
+	lastStart time.Time
+	hurry     chan struct{}
+	flushes   int // flushes waiting: no interval then
 }
 
 func newPersister(api ConfigAPI, log *zap.Logger, failed func(error)) *persister {
-	return &persister{api: api, log: log, failed: failed, wrote: map[int64]int64{}}
+	return &persister{api: api, log: log, failed: failed, wrote: map[int64]int64{}, hurry: make(chan struct{}, 1)}
 }
 
 // submit hands over the newest runtime state to write (replacing any
@@ -76,6 +82,16 @@ func (p *persister) loop() {
 			return
 		}
 		p.mu.Unlock()
+		if p.waitInterval() {
+			// The newest state submitted while waiting is the one written.
+			p.mu.Lock()
+			if p.pending != nil {
+				plan, busy = p.pending, p.busy
+				p.pending, p.busy = nil, nil
+			}
+			p.mu.Unlock()
+		}
+		p.lastStart = time.Now()
 		// Bounded: a hung API must not hold the next writes forever.
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		start := time.Now()
@@ -125,6 +141,31 @@ func (p *persister) write(ctx context.Context, plan Plan, busy map[string]bool) 
 	return from, to, err
 }
 
+// waitInterval waits until the interval since the last write's start is
+// over, or a flush is waiting; it reports whether it waited. Writes start
+// at most every interval: at 10,000 apps the API parses and checks each
+// one for seconds, on the cores HAProxy and this process need for the
+// events meanwhile.
+func (p *persister) waitInterval() bool {
+	waited := false
+	for {
+		p.mu.Lock()
+		flushing := p.flushes > 0
+		p.mu.Unlock()
+		wait := p.interval - time.Since(p.lastStart)
+		if p.interval <= 0 || wait <= 0 || flushing {
+			return waited
+		}
+		waited = true
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-p.hurry:
+		}
+		t.Stop()
+	}
+}
+
 // idleCache returns the render cache of the writes when none is under
 // way (nil otherwise, or for a nil persister), for a full commit to fill.
 // Only the syncer's goroutine starts a write (submit), so the cache stays
@@ -153,7 +194,8 @@ func (p *persister) seed(w writtenText) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.running {
-		p.written = w
+		// The commit wrote the file: the next write counts from it.
+		p.written, p.lastStart = w, time.Now()
 	}
 }
 
@@ -203,8 +245,18 @@ func (p *persister) flush(ctx context.Context) error {
 	}
 	p.mu.Lock()
 	running, done := p.running, p.done
+	p.flushes++
 	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.flushes--
+		p.mu.Unlock()
+	}()
 	if running {
+		select {
+		case p.hurry <- struct{}{}:
+		default:
+		}
 		select {
 		case <-done:
 		case <-ctx.Done():

@@ -166,3 +166,40 @@ func rawConfigReads(fake *dataplanetest.Server) int {
 	}
 	return n
 }
+
+// TestPersisterInterval: with an interval, the states submitted while a
+// write waits become one write of the newest, and a flush does not wait
+// for the interval.
+func TestPersisterInterval(t *testing.T) {
+	_, api, start := persisterAPI(t)
+	p := newPersister(api, zap.NewNop(), func(err error) { t.Errorf("write failed: %v", err) })
+	p.interval = time.Hour
+	f := loadFixture(t, "vhosts")
+	current := BuildDesired(f.Apps, testConfig(), fakeResolver{}, Existing{}).State
+	state := func(i int) *State {
+		st := &State{Backends: maps.Clone(current.Backends), Frontends: current.Frontends, Userlists: current.Userlists}
+		st.Backends[fmt.Sprintf("wait_%d", i)] = &Backend{Backend: dataplane.Backend{Name: fmt.Sprintf("wait_%d", i), Mode: "tcp"}}
+		return st
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The first write starts at once; the next ones wait for the hour.
+	p.submit(Plan{Current: current, Desired: state(0), Version: start}, nil)
+	if err := p.flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	version := p.last()
+	for i := 1; i <= 5; i++ {
+		p.submit(Plan{Current: current, Desired: state(i), Version: version}, nil)
+	}
+	if err := p.flush(ctx); err != nil {
+		t.Fatalf("a flush waited for the interval: %v", err)
+	}
+	text, _, err := api.RawConfig(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.writes != 2 || !strings.Contains(text, "backend wait_5\n") || strings.Contains(text, "backend wait_1\n") {
+		t.Fatalf("%d writes; want 2, the second with the newest state:\n%s", p.writes, text)
+	}
+}

@@ -56,7 +56,11 @@ type Syncer struct {
 	// background (persister.go) instead of before Sync returns. The daemon
 	// sets it; call Flush before exiting.
 	DeferPersist bool
-	persist      *persister
+	// PersistInterval is the least time between the starts of two such
+	// background writes (0: one right after the other). A reload or a
+	// flush does not wait for it.
+	PersistInterval time.Duration
+	persist         *persister
 	// persistFailed is called (from the persister) after a failed write.
 	persistFailed func()
 	// forget is set from the persister's goroutine when a write failed:
@@ -382,6 +386,7 @@ func (s *Syncer) persister() *persister {
 				s.persistFailed()
 			}
 		})
+		s.persist.interval = s.PersistInterval
 	}
 	return s.persist
 }

@@ -50,6 +50,8 @@ func daemonCommand() *cli.Command {
 			&cli.DurationFlag{Name: "stream-watchdog", EnvVars: []string{"STREAM_WATCHDOG"}, Value: 5 * time.Minute, Usage: "reconnect an event stream that sent nothing (not even a keepalive) for this long"},
 			&cli.DurationFlag{Name: "reconcile-interval", EnvVars: []string{"RECONCILE_INTERVAL"}, Value: 30 * time.Second,
 				Usage: "compare HAProxy's configuration and live servers with Marathon this often and repair what someone changed out of band (0 = off)"},
+			&cli.DurationFlag{Name: "persist-interval", EnvVars: []string{"PERSIST_INTERVAL"}, Value: 0,
+				Usage: "start background writes of runtime changes to haproxy.cfg at most this often (0 = each right after the last; a reload never waits)"},
 			&cli.StringFlag{Name: "listen", EnvVars: []string{"LISTEN"}, Value: "127.0.0.1:8090", Usage: "address of /healthz, /readyz, /metrics and /status"},
 			&cli.StringFlag{Name: "status-token-file", EnvVars: []string{"STATUS_TOKEN_FILE"}, Usage: "when set, /status needs 'Authorization: Bearer <token>'"},
 			&cli.BoolFlag{Name: "debug-pprof", EnvVars: []string{"DEBUG_PPROF"}, Usage: "serve Go's runtime profiles under /debug/pprof/ on --listen (behind --status-token-file when set)"},
@@ -142,7 +144,7 @@ func runDaemon(c *cli.Context) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	metrics := sync.NewMetrics(reg)
 	s := &sync.Syncer{Apps: mc, API: dc, Resolver: sync.NewDNSResolver(time.Minute, 1000), Config: o.sync, Log: o.log, DrainGrace: o.drainGrace,
-		EmptyConfirmations: o.emptyConfirmations, DeferPersist: true}
+		EmptyConfirmations: o.emptyConfirmations, DeferPersist: true, PersistInterval: c.Duration("persist-interval")}
 	rt, err := o.runtimeClient()
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
