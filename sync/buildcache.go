@@ -143,6 +143,12 @@ func (c *BuildCache) key(app *marathon.App, cfg Config, res Resolver, existing E
 	k = append(k, app.Version...)
 	for i := range app.Tasks {
 		t := &app.Tasks[i]
+		if t.Host == "" || excludedStates[t.State] {
+			// Never routed (buildApp skips it the same way): a task
+			// staging, starting or being killed changes nothing, and its
+			// status updates find the cached build.
+			continue
+		}
 		k = append(k, 0, 't')
 		k = append(k, t.ID...)
 		k = append(k, 0)

@@ -210,6 +210,11 @@ func TestEventsStayIncremental(t *testing.T) {
 		if r.Servers != r.Build.State.ServerCount() {
 			t.Fatalf("event %d (%s): %d servers counted, the state has %d", i, state, r.Servers, r.Build.State.ServerCount())
 		}
+		if running := state == marathon.TaskRunning; running != (s.builds.Misses == 1) {
+			// A task not yet running is never routed: its updates find
+			// the cached build.
+			t.Fatalf("event %d (%s): %d apps rebuilt", i, state, s.builds.Misses)
+		}
 		if running := state == marathon.TaskRunning; running != (len(rt.calls) == 1) {
 			t.Fatalf("event %d (%s): runtime calls %v", i, state, rt.calls)
 		}
