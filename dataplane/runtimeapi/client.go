@@ -291,15 +291,15 @@ func (c *Client) exchangeTo(ctx context.Context, req []byte, halfClose bool, out
 	}()
 
 	buf := make([]byte, 32<<10)
-	var rerr, werr2 error
+	var rerr, outErr error
 	for {
 		if err := conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
 			rerr = err
 			break
 		}
 		n, err := conn.Read(buf)
-		if _, werr := out.Write(buf[:n]); werr != nil {
-			werr2 = werr
+		if _, err := out.Write(buf[:n]); err != nil {
+			outErr = err
 			break
 		}
 		if errors.Is(err, io.EOF) {
@@ -310,14 +310,14 @@ func (c *Client) exchangeTo(ctx context.Context, req []byte, halfClose bool, out
 			break
 		}
 	}
-	if rerr != nil || werr2 != nil {
+	if rerr != nil || outErr != nil {
 		_ = conn.Close() // unblocks the writer
 	}
 	if err := <-werr; err != nil && rerr == nil {
 		rerr = err
 	}
-	if werr2 != nil {
-		return werr2
+	if outErr != nil {
+		return outErr
 	}
 	if rerr != nil {
 		if ctx.Err() != nil {

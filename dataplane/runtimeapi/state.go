@@ -98,22 +98,14 @@ func (s ServerState) Ready() bool {
 // ShowServersState runs "show servers state [<backend>]" ("" = all
 // backends). ErrNoSuchBackend for an unknown backend.
 func (c *Client) ShowServersState(ctx context.Context, backend string) ([]ServerState, error) {
-	cmd := "show servers state"
-	if backend != "" {
-		if err := validName("backend", backend); err != nil {
-			return nil, opErr("show servers state of", backend, err)
-		}
-		cmd += " " + backend
-	}
-	out, err := c.Execute(ctx, cmd)
-	if err != nil {
+	var out []ServerState
+	if err := c.EachServerState(ctx, backend, func(s ServerState) error {
+		out = append(out, s)
+		return nil
+	}); err != nil {
 		return nil, err
 	}
-	states, err := ParseServersState(out)
-	if err != nil {
-		return nil, fmt.Errorf("runtimeapi: %q: %w", cmd, err)
-	}
-	return states, nil
+	return out, nil
 }
 
 // EachServerState runs "show servers state [<backend>]" ("" = all
