@@ -115,11 +115,10 @@ func (c *Client) EachApp(ctx context.Context, fn func(App) error) error {
 			}
 			return err
 		}}
-	_, err := c.do(ctx, cl)
-	if fnErr != nil && errors.Is(err, fnErr) {
-		return fnErr
+	if _, err := c.do(ctx, cl); fnErr == nil {
+		return err
 	}
-	return err
+	return fnErr
 }
 
 // eachApp decodes {"apps": [app, ...], ...} one app at a time.

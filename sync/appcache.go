@@ -470,7 +470,7 @@ func slimTask(t *marathon.Task, a *marathon.App) {
 	}
 	switch {
 	case len(t.HealthCheckResults) == 0:
-	case slices.ContainsFunc(t.HealthCheckResults, func(r marathon.HealthCheckResult) bool { return r.Alive }):
+	case alive(*t):
 		t.HealthCheckResults = healthy
 	default:
 		t.HealthCheckResults = unhealthy

@@ -39,7 +39,7 @@ type persister struct {
 	latest int64
 	err    error
 	// written is the last write's text and version, which the next write
-	// starts from (only the loop's goroutine uses it).
+	// starts from: the loop's goroutine's, or seed's while no loop runs.
 	written writtenText
 	// rendered keeps the sections of the last write's objects.
 	rendered *renderCache
